@@ -1,0 +1,5 @@
+"""Entry point for `flask --app app` and gunicorn (`gunicorn app:app`)."""
+
+from registry import create_app
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Administration: users, roles, sign-in locks and unit settings."""

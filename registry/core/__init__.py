@@ -1,0 +1,1 @@
+"""Core: base model, enums, audit trail, security events, errors, API plumbing."""

@@ -1,0 +1,194 @@
+"""Tamper-evident audit trail (SPEC §5): one record() for every service, a hash chain, verify.
+
+Each event's hash is SHA-256 over the previous hash and a canonical JSON serialisation of
+the event. Appends are serialised (BEGIN IMMEDIATE on SQLite, an advisory transaction lock
+on PostgreSQL) so the chain never forks; database triggers refuse UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.core import context
+from registry.core.db import lock_audit_chain
+from registry.core.models import Base, JSONText, UTCDateTime, utcnow
+
+GENESIS = "0" * 64
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.Integer)  # no FK: the log outlives rows
+    actor: Mapped[str] = mapped_column(sa.String(120))
+    action: Mapped[str] = mapped_column(sa.String(80), index=True)
+    entity_type: Mapped[str | None] = mapped_column(sa.String(40))
+    entity_id: Mapped[int | None] = mapped_column(sa.Integer)
+    data: Mapped[dict | None] = mapped_column(JSONText)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    via: Mapped[str] = mapped_column(sa.String(8), default="cli")
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+    __table_args__ = (sa.Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(
+            seq=self.seq, at=self.at, actor_id=self.actor_id, actor=self.actor, action=self.action,
+            entity_type=self.entity_type, entity_id=self.entity_id, data=self.data, ip=self.ip, via=self.via,
+        )
+
+
+def _plain(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+        return value.value
+    return value
+
+
+def canonical_bytes(**fields) -> bytes:
+    return json.dumps(_plain(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, payload: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + payload).hexdigest()
+
+
+def actor_name(actor) -> str:
+    if actor is None:
+        return "system"
+    return getattr(actor, "username", None) or str(actor)
+
+
+def record(session, *, actor, action: str, entity=None, entity_type: str | None = None,
+           entity_id: int | None = None, data: dict | None = None, at: datetime | None = None) -> AuditEvent:
+    """Append one audit event in the caller's transaction (flushes, never commits).
+
+    `entity` may be a model instance (its table name and id are used). `data` holds the
+    change, usually {"before": {...}, "after": {...}} or the command's parameters.
+    """
+    if entity is not None:
+        if getattr(entity, "id", None) is None:
+            session.flush()
+        entity_type = entity_type or entity.__tablename__
+        entity_id = entity.id
+    lock_audit_chain(session)
+    head = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+    event = AuditEvent(
+        seq=seq, at=at or utcnow(), actor_id=getattr(actor, "id", None), actor=actor_name(actor),
+        action=action, entity_type=entity_type, entity_id=entity_id, data=_plain(data) if data else None,
+        ip=context.client_ip(), via=context.channel(), prev_hash=prev,
+    )
+    event.hash = chain_hash(prev, event.canonical())
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    def as_json(self) -> dict:
+        if self.ok:
+            return {"ok": True, "events": self.events, "head": self.head_hash, "head_seq": self.head_seq}
+        return {"ok": False, "first_bad_seq": self.first_bad_seq, "problem": self.problem, "events": self.events}
+
+
+def parse_checkpoint(text: str) -> tuple[int, str]:
+    """Parse 'SEQ:HASH' as printed by `audit checkpoint`."""
+    seq_text, _, hash_text = text.strip().partition(":")
+    hash_text = hash_text.strip().split()[0] if hash_text.strip() else ""
+    if not seq_text.isdigit() or len(hash_text) != 64 or any(c not in "0123456789abcdef" for c in hash_text):
+        raise ValueError("checkpoint must look like SEQ:HASH (64 lowercase hex digits)")
+    return int(seq_text), hash_text
+
+
+def verify(session, checkpoint: tuple[int, str] | None = None) -> VerifyResult:
+    """Recompute the chain from the first event; report the first broken link.
+
+    Detects edited, deleted, inserted and reordered events. Truncation of the tail (or a
+    rewrite of the whole chain) is only detectable against a checkpoint kept elsewhere.
+    """
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    cp_seen = checkpoint is None
+    stmt = sa.select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    for event in session.scalars(stmt):
+        if event.seq != expected_seq:
+            return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, "missing_or_reordered")
+        if event.prev_hash != prev or chain_hash(prev, event.canonical()) != event.hash:
+            return VerifyResult(False, count, expected_seq - 1, prev, event.seq, "hash_mismatch")
+        if checkpoint is not None and event.seq == checkpoint[0]:
+            if event.hash != checkpoint[1]:
+                return VerifyResult(False, count, event.seq, event.hash, event.seq, "checkpoint_mismatch")
+            cp_seen = True
+        prev = event.hash
+        expected_seq += 1
+        count += 1
+    if not cp_seen:
+        return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, "truncated_before_checkpoint")
+    return VerifyResult(True, count, expected_seq - 1, prev)
+
+
+def head(session) -> tuple[int, str]:
+    """The chain's head (seq, hash); (0, GENESIS) when empty."""
+    row = session.execute(sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def checkpoint_text(session) -> str:
+    seq, h = head(session)
+    return f"{seq}:{h}"
+
+
+# Triggers that make the log append-only in the database itself (used by the migration).
+SQLITE_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t}
+       BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t}
+       BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END""",
+]
+PG_FUNCTION = """CREATE OR REPLACE FUNCTION registry_append_only() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END; $$ LANGUAGE plpgsql"""
+PG_TRIGGERS = [
+    "CREATE TRIGGER {t}_no_update_delete BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION registry_append_only()",
+    "CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} FOR EACH STATEMENT EXECUTE FUNCTION registry_append_only()",
+]
+APPEND_ONLY_TABLES = ("audit_events", "security_events")
+
+
+def install_append_only_triggers(connection) -> None:
+    """Create the append-only triggers on the audit and security-event tables."""
+    dialect = connection.dialect.name
+    for table in APPEND_ONLY_TABLES:
+        if dialect == "postgresql":
+            connection.exec_driver_sql(PG_FUNCTION)
+            for sql in PG_TRIGGERS:
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {sql.split()[2]} ON {table}".format(t=table))
+                connection.exec_driver_sql(sql.format(t=table))
+        else:
+            for sql in SQLITE_TRIGGERS:
+                connection.exec_driver_sql(sql.format(t=table))

@@ -1,0 +1,90 @@
+"""Database wiring: SQLite pragmas and BEGIN IMMEDIATE for writes; write-intent helpers.
+
+SQLite's Python driver opens deferred transactions lazily, so two workers can both read
+"available" and both write a checkout. Every transaction that may write therefore starts
+with BEGIN IMMEDIATE (SPEC §9): the write lock is taken before the first read. Reads
+(GET/HEAD requests) start a plain BEGIN so that they never queue behind writers (WAL).
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+
+_force_write: contextvars.ContextVar[bool | None] = contextvars.ContextVar("force_write", default=None)
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def wants_write() -> bool:
+    """Whether a transaction starting now should take the write lock at once."""
+    forced = _force_write.get()
+    if forced is not None:
+        return forced
+    if has_request_context():
+        return request.method not in READ_METHODS
+    return True  # CLI, shell, tests outside a request: assume writes
+
+
+def setup_engine(engine: sa.Engine, app) -> None:
+    """Install per-connection settings for our engine (not the global Engine class)."""
+    if engine.dialect.name != "sqlite":
+        return
+    busy = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {busy:d}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        immediate = wants_write()
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.info["write_locked"] = immediate
+
+
+def begin_write(session) -> None:
+    """Make sure the session's current transaction may write (used by GET routes that record).
+
+    On SQLite a read transaction cannot safely be upgraded, so a read-only transaction in
+    progress is ended (it has no changes) and the next one starts with BEGIN IMMEDIATE.
+    """
+    _force_write.set(True)
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        conn = session.connection()
+        if not conn.info.get("write_locked"):
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("begin_write() after unflushed changes in a read transaction")
+            session.rollback()
+
+
+def assert_write_locked(session) -> None:
+    """Guard for code that appends to the audit chain: on SQLite the lock must be held."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite" and not conn.info.get("write_locked"):
+        raise RuntimeError("audit append outside a write transaction (missing begin_write())")
+
+
+def lock_audit_chain(session) -> None:
+    """Serialise audit appends: SQLite holds BEGIN IMMEDIATE already; PostgreSQL takes a lock."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7301)"))
+    else:
+        assert_write_locked(session)
+
+
+def reset_write_intent() -> None:
+    """Forget a forced write intent at the end of a request (threads serve many requests)."""
+    _force_write.set(None)

@@ -1,0 +1,80 @@
+"""Form building blocks shared by pages and the JSON API (one validation per field)."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LINE_BREAKS = re.compile(r"[\r\n\t]")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class NoControlChars:
+    """Refuse control characters in text at input (SPEC §5a); multi-line fields allow newlines."""
+
+    def __init__(self, multiline: bool = False):
+        self.multiline = multiline
+
+    def __call__(self, form, field):
+        value = field.data or ""
+        if CONTROL_CHARS.search(value) or (not self.multiline and LINE_BREAKS.search(value)):
+            raise ValidationError(_l("Control characters are not allowed."))
+
+
+class TextField(StringField):
+    """A single-line string: stripped, control characters refused, length-limited."""
+
+    def __init__(self, label=None, validators=None, max_length: int = 200, **kw):
+        validators = list(validators or [])
+        validators += [Length(max=max_length), NoControlChars()]
+        kw.setdefault("filters", [_strip])
+        super().__init__(label, validators, **kw)
+
+
+class LongTextField(TextAreaField):
+    def __init__(self, label=None, validators=None, max_length: int = 4000, **kw):
+        validators = list(validators or [])
+        validators += [Length(max=max_length), NoControlChars(multiline=True)]
+        kw.setdefault("filters", [_strip])
+        super().__init__(label, validators, **kw)
+
+
+class EnumSelectField(SelectField):
+    """A select over a LabelledEnum; stores the key string."""
+
+    def __init__(self, label=None, validators=None, enum=None, allow_blank: bool = False, **kw):
+        self.enum = enum
+        choices = ([("", "—")] if allow_blank else []) + [(m.value, m.label) for m in enum]
+        super().__init__(label, validators, choices=choices, **kw)
+
+    def pre_validate(self, form):
+        if self.data in ("", None) and any(isinstance(v, Optional) for v in self.validators):
+            return
+        super().pre_validate(form)
+
+
+class IdSelectField(IntegerField):
+    """An id of another record (a person, a room); the API passes the number, pages a select."""
+
+    coerce_int = True
+
+
+class BoolField(BooleanField):
+    """A checkbox; from JSON, true/false arrive as 'y'/''."""
+
+    false_values = (False, "false", "False", "0", "", "n", "no", "off")
+
+
+__all__ = [
+    "FlaskForm", "TextField", "LongTextField", "EnumSelectField", "IdSelectField", "BoolField", "DateField",
+    "IntegerField", "DataRequired", "InputRequired", "Length", "NumberRange", "Optional", "ValidationError",
+    "NoControlChars",
+]

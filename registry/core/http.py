@@ -1,0 +1,170 @@
+"""Request lifecycle: identity, session timeouts, CSRF, security headers and error answers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import traceback
+import uuid
+
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from registry.core import context
+from registry.core.auth import Unauthenticated, bearer_token, is_api_request
+from registry.core.db import reset_write_intent
+from registry.core.errors import DomainError, RuleViolation
+from registry.extensions import csrf, db
+
+log = logging.getLogger("registry")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 410: "gone", 413: "too_large",
+                415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+                500: "internal_error", 503: "unavailable"}
+
+CSRF_EXEMPT_PATHS = {"/api/v1/auth/token"}
+
+
+def error_body(code: str, message, details=None) -> dict:
+    return {"error": {"code": code, "message": str(message), "details": details or {}}}
+
+
+def json_error(status: int, code: str, message, details=None):
+    resp = jsonify(error_body(code, message, details))
+    resp.status_code = status
+    return resp
+
+
+def init_request():
+    """Runs before every request: who is asking, through which channel, and CSRF."""
+    g.request_id = uuid.uuid4().hex[:12]
+    context.set_request_facts(request.remote_addr, "api" if is_api_request() else "web")
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and current_app.config.get("WTF_CSRF_ENABLED", True):
+        if not (is_api_request() and (bearer_token() or request.path in CSRF_EXEMPT_PATHS)):
+            csrf.protect()
+    if current_user.is_authenticated and not g.get("auth_via_bearer"):
+        _enforce_idle_timeout()
+
+
+def _enforce_idle_timeout():
+    from registry.core.settings import get_settings
+
+    idle = int(get_settings()["session_idle_minutes"]) * 60
+    now = int(time.time())
+    seen = session.get("seen")
+    if seen is not None and now - int(seen) > idle:
+        logout_user()
+        session.clear()
+        raise Unauthenticated(_("Your session has expired. Please sign in again."))
+    if seen is None or now - int(seen) >= 15:  # avoid rewriting the cookie on every request
+        session["seen"] = now
+
+
+def add_security_headers(resp):
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    resp.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not request.path.startswith("/static/"):
+        resp.headers["Cache-Control"] = "no-store"
+    if current_app.config.get("HTTPS"):
+        resp.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return resp
+
+
+def teardown(exc):
+    reset_write_intent()
+
+
+def _wants_json() -> bool:
+    return is_api_request() or request.path in ("/healthz",)
+
+
+def handle_domain_error(exc: DomainError):
+    db.session.rollback()
+    if isinstance(exc, RuleViolation):
+        from registry.core.security_events import record_refusal
+
+        try:
+            record_refusal(db.session, exc, actor=current_user if current_user.is_authenticated else None)
+        except Exception:  # never let the trace of a refusal hide the refusal itself
+            db.session.rollback()
+            log.exception("could not record refusal %s", exc.code)
+    if isinstance(exc, Unauthenticated) and not _wants_json():
+        if str(exc.message) != str(Unauthenticated.message):
+            flash(str(exc.message), "warning")
+        return redirect(url_for("auth.login", next=_safe_current_path()))
+    if _wants_json():
+        resp = json_error(exc.status, exc.code, exc.message, exc.details)
+        if exc.status == 429 and exc.details.get("retry_after"):
+            resp.headers["Retry-After"] = str(exc.details["retry_after"])
+        return resp
+    return render_template("errors/error.html", status=exc.status, code=exc.code, message=str(exc.message),
+                           details=exc.details), exc.status
+
+
+def _safe_current_path() -> str | None:
+    from registry.core.urls import safe_next
+
+    path = request.full_path if request.query_string else request.path
+    return safe_next(path) if request.method == "GET" else None
+
+
+def handle_http_error(exc: HTTPException):
+    status = exc.code or 500
+    code = STATUS_CODES.get(status, "error")
+    if isinstance(exc, CSRFError):
+        message = _("The form has expired or is missing its security token. Reload the page and try again.")
+    elif status == 413:
+        message = _("The request is too large.")
+    elif status == 429:
+        message = _("Too many requests. Try again later.")
+    elif status == 404:
+        message = _("Not found.")
+    elif status == 405:
+        message = _("This method is not allowed here.")
+    else:
+        message = exc.description or exc.name
+    if _wants_json():
+        resp = json_error(status, code, message)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            resp.headers["Allow"] = ", ".join(exc.valid_methods)
+        return resp
+    return render_template("errors/error.html", status=status, code=code, message=message), status
+
+
+def handle_unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return handle_http_error(exc)
+    if isinstance(exc, DomainError):
+        return handle_domain_error(exc)
+    incident = secrets.token_hex(6)
+    log.error("unhandled error %s on %s %s\n%s", incident, request.method, request.path, traceback.format_exc())
+    try:
+        db.session.rollback()
+    except Exception:
+        pass
+    message = _("An unexpected error occurred. Reference: %(ref)s", ref=incident)
+    if _wants_json():
+        return json_error(500, "internal_error", message, {"incident": incident})
+    return render_template("errors/error.html", status=500, code="internal_error", message=message), 500
+
+
+def register(app):
+    app.before_request(init_request)
+    app.after_request(add_security_headers)
+    app.teardown_request(teardown)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,80 @@
+"""Helpers for server-rendered list pages and detail histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import request
+
+from registry.core.audit import AuditEvent
+from registry.extensions import db
+
+
+@dataclass
+class Page:
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def paginate_page(stmt, per_page: int = 50) -> Page:
+    try:
+        page = max(1, min(int(request.args.get("page", 1)), 10**6))
+    except ValueError:
+        page = 1
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return Page(items, page, per_page, total)
+
+
+def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEvent]:
+    """Audit events about one record, newest first."""
+    return list(db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+        .order_by(AuditEvent.seq.desc()).limit(limit)))
+
+
+def form_choices_people(session, active_only: bool = True):
+    from registry.people.models import Person, PersonStatus
+
+    stmt = sa.select(Person).order_by(Person.name)
+    if active_only:
+        stmt = stmt.where(Person.status == PersonStatus.ACTIVE)
+    return [(p.id, f"{p.name} ({p.employee_no})") for p in session.scalars(stmt)]
+
+
+def refused(exc) -> None:
+    """Record a RuleViolation as a security event (after rolling back) and flash its reason."""
+    from flask import flash
+    from flask_login import current_user
+
+    from registry.core.security_events import record_refusal
+
+    record_refusal(db.session, exc, actor=current_user)
+    flash(f"{exc.message} ({exc.code})", "error")
+
+
+def apply_form_errors(form, exc) -> None:
+    """Put a service's ValidationFailed details onto the form's fields (others are flashed)."""
+    from flask import flash
+
+    for field, messages in exc.details.items():
+        if field in form._fields:
+            form._fields[field].errors = list(form._fields[field].errors) + [str(m) for m in messages]
+        else:
+            for m in messages:
+                flash(str(m), "error")

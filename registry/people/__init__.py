@@ -1,0 +1,1 @@
+"""Personnel with secrecy duties: categories, clearances, commitment letters, training, reminders."""
