@@ -10,6 +10,8 @@ BLUEPRINTS = [
     "registry.people.api:bp",
     "registry.areas.views:bp",
     "registry.areas.api:bp",
+    "registry.approvals.views:bp",
+    "registry.approvals.api:bp",
 ]
 
 CLI_COMMANDS = [

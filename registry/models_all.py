@@ -1,6 +1,8 @@
 """Import every model module so that the metadata is complete (migrations, create_all, tests)."""
 
+from registry.approvals import models as _approvals  # noqa: F401
 from registry.areas import models as _areas  # noqa: F401
+from registry.assets import models as _assets  # noqa: F401
 from registry.auth import models as _auth  # noqa: F401
 from registry.core import audit as _audit  # noqa: F401
 from registry.core import labels as _labels  # noqa: F401

@@ -24,13 +24,11 @@ from registry.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("registry")
-_setup_announced = False
 
 
 def _announce_setup_token() -> None:
     """While no account exists, print a one-time setup token on the server console."""
-    global _setup_announced
-    if _setup_announced:
+    if current_app.extensions.get("registry_setup_announced"):
         return
     begin_write(db.session)
     if services.users_exist(db.session):
@@ -38,7 +36,7 @@ def _announce_setup_token() -> None:
         return
     raw = services.new_setup_token(db.session)
     db.session.commit()
-    _setup_announced = True
+    current_app.extensions["registry_setup_announced"] = True
     base = current_app.config.get("BASE_URL") or ""
     log.warning("No administrator exists yet. Create one at %s/setup with the setup token: %s", base, raw)
     print(f"\n  Registry first-run setup: open {base}/setup and enter the token {raw}\n", flush=True)

@@ -136,18 +136,22 @@ def verify(session, checkpoint: tuple[int, str] | None = None) -> VerifyResult:
     count = 0
     cp_seen = checkpoint is None
     stmt = sa.select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    for event in session.scalars(stmt):
-        if event.seq != expected_seq:
-            return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, "missing_or_reordered")
-        if event.prev_hash != prev or chain_hash(prev, event.canonical()) != event.hash:
-            return VerifyResult(False, count, expected_seq - 1, prev, event.seq, "hash_mismatch")
-        if checkpoint is not None and event.seq == checkpoint[0]:
-            if event.hash != checkpoint[1]:
-                return VerifyResult(False, count, event.seq, event.hash, event.seq, "checkpoint_mismatch")
-            cp_seen = True
-        prev = event.hash
-        expected_seq += 1
-        count += 1
+    result = session.scalars(stmt)
+    try:
+        for event in result:
+            if event.seq != expected_seq:
+                return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, "missing_or_reordered")
+            if event.prev_hash != prev or chain_hash(prev, event.canonical()) != event.hash:
+                return VerifyResult(False, count, expected_seq - 1, prev, event.seq, "hash_mismatch")
+            if checkpoint is not None and event.seq == checkpoint[0]:
+                if event.hash != checkpoint[1]:
+                    return VerifyResult(False, count, event.seq, event.hash, event.seq, "checkpoint_mismatch")
+                cp_seen = True
+            prev = event.hash
+            expected_seq += 1
+            count += 1
+    finally:
+        result.close()
     if not cp_seen:
         return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, "truncated_before_checkpoint")
     return VerifyResult(True, count, expected_seq - 1, prev)

@@ -58,6 +58,8 @@ def begin_write(session) -> None:
     progress is ended (it has no changes) and the next one starts with BEGIN IMMEDIATE.
     """
     _force_write.set(True)
+    if not hasattr(session, "in_transaction"):  # a scoped_session: use the real one
+        session = session()
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         return

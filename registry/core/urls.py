@@ -10,7 +10,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def safe_next(target: str | None, default: str | None = None) -> str | None:
     """Only a path on this site: starts with one '/', not '//' or '/\\', no control characters."""
-    if not target or len(target) > 500 or _CONTROL.search(target):
+    from urllib.parse import unquote
+
+    if not target or len(target) > 500 or _CONTROL.search(target) or _CONTROL.search(unquote(target)):
+        return default
+    decoded = unquote(target)
+    if decoded.startswith(("//", "/\\")) or decoded.startswith("/\\"):
         return default
     if target == "/" or _SAFE_NEXT.match(target):
         return target

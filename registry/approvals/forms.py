@@ -1,0 +1,56 @@
+"""Approval request and decision forms (pages and API)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import Field, ValidationError
+from wtforms.widgets import TextInput
+
+from registry.approvals.models import ApprovalKind, Decision
+from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdSelectField, LongTextField, Optional,
+                                 TextField)
+
+
+class IdListField(Field):
+    """A list of record ids: repeated keys (JSON lists) or one comma/space separated text."""
+
+    widget = TextInput()
+    api_schema = {"type": "array", "items": {"type": "integer"}}
+
+    def process_formdata(self, valuelist):
+        ids = []
+        for raw in valuelist:
+            for part in str(raw).replace(",", " ").split():
+                if not part.isdigit() or len(part) > 12:
+                    self.data = None
+                    raise ValueError(_l("Give whole numbers separated by commas."))
+                ids.append(int(part))
+        self.data = sorted(set(ids))
+
+    def _value(self):
+        return ", ".join(str(i) for i in (self.data or []))
+
+
+def _positive(form, field):
+    if field.data is not None and field.data <= 0:
+        raise ValidationError(_l("Unknown record."))
+
+
+class ApprovalForm(FlaskForm):
+    kind = EnumSelectField(_l("Kind"), [DataRequired()], enum=ApprovalKind, default="checkout")
+    asset_id = IdSelectField(_l("Item (id)"), [Optional(), _positive])
+    borrower_id = IdSelectField(_l("Borrower (person id)"), [Optional(), _positive])
+    visitor_id = IdSelectField(_l("Visitor (id)"), [Optional(), _positive])
+    room_id = IdSelectField(_l("Room (id)"), [Optional(), _positive])
+    provision_id = IdSelectField(_l("Provision (id)"), [Optional(), _positive])
+    asset_ids = IdListField(_l("Items (ids)"), [Optional()])
+    purpose = TextField(_l("Purpose"), [DataRequired()], max_length=500)
+
+    def subject(self) -> dict:
+        return {k: self[k].data for k in ("asset_id", "borrower_id", "visitor_id", "room_id", "provision_id",
+                                          "asset_ids") if self[k].data not in (None, [])}
+
+
+class DecisionForm(FlaskForm):
+    decision = EnumSelectField(_l("Decision"), [DataRequired()], enum=Decision)
+    reason = LongTextField(_l("Reason"), max_length=1000)

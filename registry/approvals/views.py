@@ -1,0 +1,130 @@
+"""Approval pages: the inbox (approvers decide, requesters follow theirs), detail, request form."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from registry.approvals import services
+from registry.approvals.forms import ApprovalForm, DecisionForm
+from registry.approvals.models import ApprovalKind, ApprovalStatus
+from registry.core.auth import roles_required
+from registry.core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
+from registry.core.pages import apply_form_errors, form_choices_people, paginate_page, refused
+from registry.extensions import db
+
+bp = Blueprint("approvals", __name__, url_prefix="/approvals")
+
+READERS = ("officer", "staff", "approver", "inspector")
+REQUESTERS = ("officer", "staff", "approver")
+
+
+@bp.get("/")
+@roles_required(*READERS)
+def inbox():
+    a = request.args
+    kind = a.get("kind") if a.get("kind") in ApprovalKind.values() else None
+    status = a.get("status") if a.get("status") in ApprovalStatus.values() else None
+    stmt = services.approvals_query(current_user, kind=kind, status=status, mine=a.get("mine") == "1")
+    return render_template("approvals/inbox.html", page=paginate_page(stmt), kinds=ApprovalKind,
+                           statuses=ApprovalStatus, pending=services.pending_count(db.session))
+
+
+@bp.get("/<int:approval_id>")
+@roles_required(*READERS)
+def show(approval_id):
+    approval = _visible(approval_id)
+    return render_template("approvals/show.html", approval=approval, form=DecisionForm(),
+                           may_decide=_may_decide(approval))
+
+
+@bp.post("/<int:approval_id>/decide")
+@roles_required("approver")
+def decide(approval_id):
+    approval = services.get_approval(db.session, approval_id)
+    form = DecisionForm()
+    if form.validate_on_submit():
+        try:
+            services.decide(db.session, approval, decision=form.decision.data, reason=form.reason.data or "",
+                            actor=current_user)
+        except RuleViolation as exc:
+            refused(exc)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            flash(" ".join(str(m) for ms in exc.details.values() for m in ms), "error")
+        else:
+            db.session.commit()
+            flash(_("Approved.") if form.decision.data == "approved" else _("Rejected."), "success")
+            return redirect(url_for("approvals.inbox"))
+    return redirect(url_for("approvals.show", approval_id=approval_id))
+
+
+@bp.post("/<int:approval_id>/cancel")
+@roles_required(*REQUESTERS)
+def cancel(approval_id):
+    approval = _visible(approval_id)
+    try:
+        services.cancel(db.session, approval, actor=current_user)
+    except RuleViolation as exc:
+        refused(exc)
+    else:
+        db.session.commit()
+        flash(_("Request withdrawn."), "success")
+    return redirect(url_for("approvals.show", approval_id=approval_id))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*REQUESTERS)
+def new():
+    form = ApprovalForm(data=_prefill())
+    asset = _asset_for(form.asset_id.data)
+    if form.validate_on_submit():
+        try:
+            approval = services.request_approval(db.session, kind=form.kind.data, actor=current_user,
+                                                 purpose=form.purpose.data, **form.subject())
+        except (ValidationFailed, Conflict, Forbidden) as exc:
+            db.session.rollback()
+            apply_form_errors(form, exc) if isinstance(exc, ValidationFailed) else flash(str(exc.message), "error")
+        else:
+            db.session.commit()
+            flash(_("Approval requested. An approver will decide it."), "success")
+            return redirect(url_for("approvals.show", approval_id=approval.id))
+    people = [] if current_user.role.value == "staff" else form_choices_people(db.session)
+    return render_template("approvals/new.html", form=form, asset=asset, people=people), 422 if form.errors else 200
+
+
+def _prefill() -> dict:
+    """Defaults from the query string (links from an item's page); staff borrow for themselves."""
+    data = {}
+    for key in ("kind", "asset_id", "borrower_id"):
+        if request.args.get(key):
+            data[key] = request.args[key]
+    if current_user.role.value == "staff":
+        data["borrower_id"] = current_user.person_id
+    return data
+
+
+def _asset_for(asset_id):
+    from registry.assets.models import Asset
+    from registry.assets.rules import can_view_asset
+
+    try:
+        asset = db.session.get(Asset, int(asset_id)) if asset_id else None
+    except (TypeError, ValueError):
+        return None
+    return asset if asset is not None and can_view_asset(current_user, asset) else None
+
+
+def _visible(approval_id):
+    approval = services.get_approval(db.session, approval_id)
+    if not services.can_see(current_user, approval):
+        raise NotFound()
+    return approval
+
+
+def _may_decide(approval) -> bool:
+    from registry.approvals.rules import is_self_approval
+
+    return (current_user.has_role("approver") and approval.status == ApprovalStatus.PENDING
+            and not is_self_approval(db.session, approval, current_user))

@@ -1,0 +1,660 @@
+"""Custody commands and queries: register and edit items, labels, checkout/checkin (single and
+batch), copies, inspections, and the read side used by pages, API, CLI and other domains.
+
+Every command re-checks the rules (rules.py), changes state with a conditional UPDATE where a
+race is possible, records the audit event in the same transaction, flushes and never commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from registry.assets import rules
+from registry.assets.models import (SUBTYPES_BY_KIND, Asset, AssetKind, AssetScope, AssetStatus, Checkout,
+                                    EquipmentInspection, InspectionResult, Network, RegistryCounter, ReturnCondition,
+                                    Subtype)
+from registry.core import audit
+from registry.core.errors import Forbidden, NotFound, RuleViolation, ValidationFailed, violation
+from registry.core.labels import Label, find_label, issue_label
+from registry.core.models import DEFAULT_SECRECY_YEARS, Level, utcnow
+from registry.core.query import order_by, search
+from registry.core.security_events import record_security_event
+from registry.people.models import Person
+
+COMMON_FIELDS = ("subtype", "title", "level", "secrecy_years", "declassify_on", "custodian_id", "room_id",
+                 "serial_no", "model", "notes")
+KIND_FIELDS: dict[AssetKind, tuple[str, ...]] = {
+    AssetKind.MEDIA: ("doc_no", "originator", "pages", "copies", "copy_no"),
+    AssetKind.COMPUTER: ("hdd_serial", "mac", "network", "os", "ip", "foreign_supplied"),
+    AssetKind.STORAGE: ("capacity",),
+    AssetKind.EQUIPMENT: ("foreign_supplied",),
+}
+ALL_KIND_FIELDS = tuple(dict.fromkeys(f for fs in KIND_FIELDS.values() for f in fs))
+TEXT_FIELDS = ("serial_no", "model", "notes", "doc_no", "originator", "hdd_serial", "mac", "os", "ip", "capacity")
+
+
+def _settings(settings: dict | None) -> dict:
+    if settings is not None:
+        return settings
+    from registry.core.settings import get_settings
+
+    return get_settings()
+
+
+def snapshot(asset: Asset) -> dict:
+    data = {f: getattr(asset, f) for f in ("registry_no", "kind", "status") + COMMON_FIELDS + ALL_KIND_FIELDS}
+    data["scope"] = asset.scope
+    return data
+
+
+# ------------------------------------------------------------------ registry numbers
+
+def _bump_counter(session, kind: str, year: int) -> int:
+    """Increment and return the counter row for (kind, year); creates it on first use.
+
+    On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE); on PostgreSQL
+    the UPDATE locks the row until commit, and a concurrent first INSERT loses on the primary
+    key inside a savepoint and retries the UPDATE.
+    """
+    for _attempt in range(5):
+        row = session.execute(
+            sa.update(RegistryCounter).where(RegistryCounter.kind == kind, RegistryCounter.year == year)
+            .values(last=RegistryCounter.last + 1).returning(RegistryCounter.last)
+            .execution_options(synchronize_session=False)).first()
+        if row is not None:
+            return int(row[0])
+        try:
+            with session.begin_nested():
+                session.execute(sa.insert(RegistryCounter).values(kind=kind, year=year, last=1))
+            return 1
+        except IntegrityError:
+            continue
+    raise RuntimeError("registry counter contention")
+
+
+def next_registry_no(session, kind: AssetKind, *, year: int, settings: dict | None = None) -> str:
+    """The next free registry number for a kind and year, e.g. ZT-2026-00042 (prefix from settings)."""
+    prefix = str(_settings(settings).get(f"registry_prefix_{AssetKind(kind).value}") or kind.value[:2].upper())
+    while True:
+        n = _bump_counter(session, AssetKind(kind).value, year)
+        number = f"{prefix}-{year}-{n:05d}"
+        if session.scalar(sa.select(Asset.id).where(Asset.registry_no == number)) is None:
+            return number
+
+
+# ------------------------------------------------------------------ register and edit
+
+def _check_refs(session, data: dict) -> dict:
+    errors = {}
+    for name, model in (("custodian_id", Person), ("room_id", None)):
+        value = data.get(name)
+        if value is None:
+            continue
+        if model is None:
+            from registry.areas.models import Room
+
+            model = Room
+        if session.get(model, value) is None:
+            errors[name] = [_l("Unknown record.")]
+    person_ids = data.get("scope_person_ids") or []
+    if person_ids:
+        found = session.scalar(sa.select(sa.func.count(Person.id)).where(Person.id.in_(person_ids)))
+        if found != len(set(person_ids)):
+            errors["scope_person_ids"] = [_l("Unknown person in the scope.")]
+    if errors:
+        raise ValidationFailed(details=errors)
+    return data
+
+
+def _normalise(kind: AssetKind, data: dict) -> dict:
+    """Keep the fields of this kind; blank text becomes ''. Subtype must belong to the kind."""
+    out = {}
+    for f in COMMON_FIELDS + KIND_FIELDS[kind]:
+        if f in data:
+            value = data[f]
+            if f in TEXT_FIELDS and value is None:
+                value = ""
+            out[f] = value
+    if "subtype" in out:
+        subtype = Subtype(out["subtype"] or "other")
+        if subtype not in SUBTYPES_BY_KIND[kind]:
+            raise ValidationFailed(details={"subtype": [_l("Not a subtype of this kind of item.")]})
+        out["subtype"] = subtype
+    if "level" in out:
+        out["level"] = Level(out["level"])
+    if out.get("network"):
+        out["network"] = Network(out["network"])
+    elif "network" in out:
+        out["network"] = None
+    return out
+
+
+def _set_scope(asset: Asset, departments, person_ids) -> None:
+    asset.scope_entries.clear()
+    for dept in dict.fromkeys(d.strip() for d in (departments or []) if d and d.strip()):
+        asset.scope_entries.append(AssetScope(department=dept[:120]))
+    for pid in dict.fromkeys(int(p) for p in (person_ids or [])):
+        asset.scope_entries.append(AssetScope(person_id=pid))
+
+
+def _room(session, room_id):
+    if room_id is None:
+        return None
+    from registry.areas.models import Room
+
+    return session.get(Room, room_id)
+
+
+def create_asset(session, data: dict, *, actor, now: datetime | None = None, settings: dict | None = None) -> Asset:
+    """Register an item: registry number (generated unless given), label, scope, audit.
+
+    Foreign-supplied equipment cannot be placed in a room of level ≥ confidential before an
+    inspection (`inspection_required`); a given registry number must be unique.
+    """
+    if actor is not None and not rules.can_manage(actor):
+        raise Forbidden()
+    settings = _settings(settings)
+    now = now or utcnow()
+    kind = AssetKind(data["kind"])
+    _check_refs(session, data)
+    fields = _normalise(kind, data)
+    level = fields["level"]
+    if fields.get("secrecy_years") is None and level in DEFAULT_SECRECY_YEARS:
+        fields["secrecy_years"] = DEFAULT_SECRECY_YEARS[level]
+    registered_on = rules.local_today(now, settings)
+    if fields.get("declassify_on") is None and fields.get("secrecy_years"):
+        fields["declassify_on"] = _add_years(registered_on, int(fields["secrecy_years"]))
+    if kind == AssetKind.COMPUTER and not fields.get("network"):
+        fields["network"] = Network.STANDALONE
+    number = (data.get("registry_no") or "").strip()
+    if number:
+        if session.scalar(sa.select(Asset.id).where(sa.func.lower(Asset.registry_no) == number.lower())):
+            raise ValidationFailed(details={"registry_no": [_l("This registry number is already registered.")]})
+    else:
+        number = next_registry_no(session, kind, year=registered_on.year, settings=settings)
+    asset = Asset(registry_no=number, kind=kind, status=AssetStatus.AVAILABLE, registered_on=registered_on,
+                  created_at=now, updated_at=now, **{k: v for k, v in fields.items()})
+    for f in TEXT_FIELDS:
+        if getattr(asset, f) is None:
+            setattr(asset, f, "")
+    asset.foreign_supplied = bool(asset.foreign_supplied)
+    asset.original_id = data.get("original_id")
+    rules.check_placement(asset, _room(session, asset.room_id), asset.foreign_supplied)
+    _set_scope(asset, data.get("scope_departments"), data.get("scope_person_ids"))
+    session.add(asset)
+    session.flush()
+    issue_label(session, "asset", asset, actor=actor)
+    audit.record(session, actor=actor, action="asset.create", entity=asset, data={"after": snapshot(asset)})
+    return asset
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def update_asset(session, asset: Asset, data: dict, *, actor) -> dict:
+    """Edit an item. Refused for destroyed items (`asset_destroyed`), when a computer's or storage's
+    level would go down (`downgrade_refused`), and when foreign-supplied equipment would enter a
+    room of level ≥ confidential without an inspection (`inspection_required`)."""
+    if actor is not None and not rules.can_manage(actor):
+        raise Forbidden()
+    rules.check_editable(asset)
+    if data.get("kind") not in (None, asset.kind.value, asset.kind):
+        raise ValidationFailed(details={"kind": [_l("The kind of an item cannot change; register a new item.")]})
+    if data.get("registry_no") not in (None, "", asset.registry_no):
+        raise ValidationFailed(details={"registry_no": [_l("The registry number cannot change.")]})
+    _check_refs(session, data)
+    fields = _normalise(asset.kind, data)
+    if "level" in fields:
+        rules.check_level_change(asset, fields["level"])
+    new_room = fields.get("room_id", asset.room_id)
+    foreign = bool(fields.get("foreign_supplied", asset.foreign_supplied))
+    if new_room != asset.room_id or foreign != asset.foreign_supplied:
+        rules.check_placement(asset, _room(session, new_room), foreign)
+    before = snapshot(asset)
+    for f, value in fields.items():
+        setattr(asset, f, value)
+    if "foreign_supplied" in fields:
+        asset.foreign_supplied = bool(fields["foreign_supplied"])
+    if "scope_departments" in data or "scope_person_ids" in data:
+        scope = asset.scope
+        _set_scope(asset, data.get("scope_departments", scope["departments"]),
+                   data.get("scope_person_ids", scope["person_ids"]))
+    after = snapshot(asset)
+    changed = {k: v for k, v in after.items() if before[k] != v}
+    if changed:
+        asset.updated_at = utcnow()
+        session.flush()
+        audit.record(session, actor=actor, action="asset.update", entity=asset,
+                     data={"before": {k: before[k] for k in changed}, "after": changed})
+    return changed
+
+
+def add_inspection(session, asset: Asset, data: dict, *, actor) -> EquipmentInspection:
+    """Record a secrecy inspection (保密技术检查检测) of a device: date, inspector, result, notes."""
+    if actor is not None and not rules.can_manage(actor):
+        raise Forbidden()
+    rules.check_editable(asset)
+    inspection = EquipmentInspection(asset_id=asset.id, date=data["date"], inspector=data["inspector"],
+                                     result=InspectionResult(data["result"]), notes=data.get("notes") or "",
+                                     recorded_by=getattr(actor, "username", "") or "")
+    session.add(inspection)
+    session.flush()
+    session.expire(asset, ["inspections"])
+    audit.record(session, actor=actor, action="asset.inspection", entity=asset,
+                 data={"date": inspection.date, "inspector": inspection.inspector,
+                       "result": inspection.result.value, "notes": inspection.notes})
+    return inspection
+
+
+def reissue_label(session, asset: Asset, *, actor, reason: str = "") -> Label:
+    """Give the item a new label code; the old code is revoked (scanning it is refused and recorded)."""
+    if actor is not None and not rules.can_manage(actor):
+        raise Forbidden()
+    rules.check_editable(asset)
+    old = asset.label_code
+    label = issue_label(session, "asset", asset, actor=actor, reason=reason or "reissued")
+    audit.record(session, actor=actor, action="asset.label_reissue", entity=asset,
+                 data={"reason": reason or "reissued", "revoked": _short(old), "issued": _short(label.code)})
+    return label
+
+
+def _short(code: str | None) -> str | None:
+    return f"{code[:4]}…" if code else None
+
+
+def set_status(session, asset: Asset, status, *, actor, note: str = "") -> None:
+    """Mark an item missing, or found again (missing → available). Other states have their own commands."""
+    if actor is not None and not rules.can_manage(actor):
+        raise Forbidden()
+    rules.check_editable(asset)
+    status = AssetStatus(status)
+    allowed = {(AssetStatus.AVAILABLE, AssetStatus.MISSING), (AssetStatus.MISSING, AssetStatus.AVAILABLE)}
+    if (asset.status, status) not in allowed:
+        raise violation("invalid_transition", kind="asset_change_denied", subject=asset,
+                        status=asset.status.value, requested=status.value)
+    before = asset.status.value
+    asset.status = status
+    asset.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor=actor, action="asset.status", entity=asset,
+                 data={"before": {"status": before}, "after": {"status": status.value}, "note": note})
+
+
+def mark_destroyed(session, asset: Asset, *, actor, reference: str = "") -> None:
+    """For the destruction domain: the item becomes `destroyed` (never edited or checked out again).
+
+    A checked-out item must be returned first (`asset_unavailable`)."""
+    if asset.status == AssetStatus.DESTROYED:
+        raise violation("asset_destroyed", kind="asset_change_denied", subject=asset)
+    result = session.execute(
+        sa.update(Asset).where(Asset.id == asset.id, Asset.status.in_([AssetStatus.AVAILABLE, AssetStatus.MISSING]))
+        .values(status=AssetStatus.DESTROYED, updated_at=utcnow()).execution_options(synchronize_session=False))
+    session.expire(asset)
+    if result.rowcount != 1:
+        raise violation("asset_unavailable", kind="asset_change_denied", subject=asset)
+    audit.record(session, actor=actor, action="asset.destroyed", entity=asset,
+                 data={"after": {"status": "destroyed"}, "reference": reference})
+
+
+# ------------------------------------------------------------------ checkout / checkin
+
+def open_checkout(session, asset: Asset) -> Checkout | None:
+    return session.scalar(sa.select(Checkout).where(Checkout.asset_id == asset.id, Checkout.returned_at.is_(None)))
+
+
+def evaluate_checkout(session, asset: Asset, borrower: Person, *, actor, due_at=None, approval=None,
+                      device: Asset | None = None, now: datetime | None = None,
+                      settings: dict | None = None) -> rules.CheckoutDecision:
+    """Dry run of the checkout rules (nothing written): the decision with its refusal, if any."""
+    settings = _settings(settings)
+    return rules.checkout_refusal(session, asset, borrower, actor=actor, settings=settings, now=now or utcnow(),
+                                  due_at=rules.parse_due(due_at, settings), approval=approval, device=device)
+
+
+def checkout(session, asset: Asset, borrower: Person, *, actor, purpose: str, due_at=None, approval=None,
+             device: Asset | None = None, batch: str | None = None, now: datetime | None = None,
+             settings: dict | None = None) -> Checkout:
+    """Check an item out to a borrower under SPEC §4 rules 1–10 and consume the approval it needs.
+
+    The state change is atomic: UPDATE assets SET status='checked_out' WHERE status='available'
+    must touch exactly one row, and the partial unique index admits one open checkout per item;
+    losing either race is `asset_unavailable` (409).
+    """
+    settings = _settings(settings)
+    now = now or utcnow()
+    decision = evaluate_checkout(session, asset, borrower, actor=actor, due_at=due_at, approval=approval,
+                                 device=device, now=now, settings=settings)
+    if decision.refusal is not None:
+        raise decision.refusal
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise ValidationFailed(details={"purpose": [_l("State the purpose of the checkout.")]})
+    result = session.execute(
+        sa.update(Asset).where(Asset.id == asset.id, Asset.status == AssetStatus.AVAILABLE)
+        .values(status=AssetStatus.CHECKED_OUT, updated_at=now).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise violation("asset_unavailable", kind="checkout_denied", subject=asset, race=True)
+    if decision.approval is not None:
+        from registry.approvals import services as approvals
+
+        approvals.consume(session, decision.approval, actor=actor, now=now)
+    record = Checkout(asset_id=asset.id, borrower_id=borrower.id, purpose=purpose[:300], out_at=now,
+                      due_at=decision.due_at, handled_by=getattr(actor, "id", None),
+                      approval_id=decision.approval.id if decision.approval is not None else None,
+                      device_id=device.id if device is not None else None, self_service=decision.self_service,
+                      batch=batch, note="")
+    session.add(record)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise violation("asset_unavailable", kind="checkout_denied", subject=asset, race=True) from None
+    session.expire(asset, ["status", "updated_at"])
+    audit.record(session, actor=actor, action="asset.checkout", entity=asset, data={
+        "checkout_id": record.id, "borrower": borrower.employee_no, "borrower_id": borrower.id, "purpose": purpose,
+        "due_at": record.due_at, "approval_id": record.approval_id, "device": device.registry_no if device else None,
+        "self_service": record.self_service, "batch": batch})
+    return record
+
+
+def checkin(session, asset: Asset, *, actor, condition, note: str = "", now: datetime | None = None) -> Checkout:
+    """Receive a checked-out item back (officer). Any condition but `intact` also records a
+    `return_discrepancy` security event; the checkin itself succeeds."""
+    now = now or utcnow()
+    record = open_checkout(session, asset)
+    rules.check_checkin(actor, asset, record)
+    condition = ReturnCondition(condition)
+    done = session.execute(
+        sa.update(Checkout).where(Checkout.id == record.id, Checkout.returned_at.is_(None))
+        .values(returned_at=now, received_by=getattr(actor, "id", None), condition=condition,
+                note=(note or "").strip()[:2000]).execution_options(synchronize_session=False))
+    back = session.execute(
+        sa.update(Asset).where(Asset.id == asset.id, Asset.status == AssetStatus.CHECKED_OUT)
+        .values(status=AssetStatus.AVAILABLE, updated_at=now).execution_options(synchronize_session=False))
+    if done.rowcount != 1 or back.rowcount != 1:
+        raise violation("not_checked_out", kind="checkin_denied", subject=asset, race=True)
+    session.expire(record)
+    session.expire(asset, ["status", "updated_at"])
+    audit.record(session, actor=actor, action="asset.checkin", entity=asset, data={
+        "checkout_id": record.id, "borrower_id": record.borrower_id, "condition": condition.value,
+        "note": record.note, "overdue": record.due_at < now})
+    if condition != ReturnCondition.INTACT:
+        record_security_event(session, kind="return_discrepancy", actor=actor, reason=condition.value, subject=asset,
+                              details={"checkout_id": record.id, "borrower_id": record.borrower_id,
+                                       "note": record.note})
+    return record
+
+
+@dataclass
+class BatchResult:
+    asset: Asset
+    checkout: Checkout | None = None
+    refusal: RuleViolation | None = None
+
+
+def checkout_batch(session, assets: list[Asset], borrower: Person, *, actor, purpose: str, due_at=None,
+                   now: datetime | None = None) -> list[BatchResult]:
+    """Check several items out to one borrower as one batch. Each item is checked against every
+    rule in its own savepoint: allowed ones are checked out, refused ones are recorded as security
+    events and returned with their reason. The caller commits once."""
+    batch = secrets.token_hex(8)
+    return _run_batch(session, assets, actor, lambda a: checkout(
+        session, a, borrower, actor=actor, purpose=purpose, due_at=due_at, batch=batch, now=now))
+
+
+def checkin_batch(session, items: list[tuple[Asset, str]], *, actor, note: str = "",
+                  now: datetime | None = None) -> list[BatchResult]:
+    """Receive several items (each with its condition); refused ones (`not_checked_out`) are recorded."""
+    conditions = {a.id: c for a, c in items}
+    return _run_batch(session, [a for a, _ in items], actor, lambda a: checkin(
+        session, a, actor=actor, condition=conditions[a.id], note=note, now=now))
+
+
+def _run_batch(session, assets, actor, action) -> list[BatchResult]:
+    results = []
+    for asset in assets:
+        try:
+            with session.begin_nested():
+                results.append(BatchResult(asset, checkout=action(asset)))
+        except RuleViolation as exc:
+            session.expire_all()
+            record_security_event(session, kind=exc.event_kind, actor=actor, reason=exc.code, subject=asset,
+                                  details=exc.details or None)
+            results.append(BatchResult(asset, refusal=exc))
+    return results
+
+
+# ------------------------------------------------------------------ copies (复制)
+
+def make_copy(session, original: Asset, *, actor, count: int = 1, approval=None,
+              now: datetime | None = None, settings: dict | None = None) -> list[Asset]:
+    """Register `count` copies of an item: same kind, level, period and scope, a new registry number,
+    label and copy number each, linked to the original. Level ≥ confidential needs an approved
+    copy approval for the item (consumed), covering at least `count` copies."""
+    from registry.approvals import services as approvals
+
+    if actor is not None and not rules.can_manage(actor):
+        raise Forbidden()
+    if original.status == AssetStatus.DESTROYED:
+        raise violation("asset_destroyed", kind="copy_denied", subject=original)
+    if original.kind not in (AssetKind.MEDIA, AssetKind.STORAGE):
+        raise ValidationFailed(details={"count": [_l("Only media and removable storage are copied.")]})
+    if not 1 <= int(count) <= 50:
+        raise ValidationFailed(details={"count": [_l("Between 1 and 50 copies.")]})
+    root = original.original or original
+    if rules.copy_needs_approval(original):
+        if approval is None:
+            approval = approvals.find_usable(session, "copy", asset_id=original.id)
+        from registry.approvals.models import ApprovalKind, ApprovalStatus
+
+        if approval is None or approval.kind != ApprovalKind.COPY or approval.asset_id != original.id \
+                or approval.status != ApprovalStatus.APPROVED or approval.decided_by == approval.requested_by:
+            raise violation("approval_required", _l("An approved copy approval for this item is required."),
+                            kind="copy_denied", subject=original)
+        allowed = int((approval.data or {}).get("copies") or 1)
+        if count > allowed:
+            raise ValidationFailed(details={"count": [_l("The approval covers %(n)d copies.", n=allowed)]})
+        approvals.consume(session, approval, actor=actor, now=now)
+    numbers = session.scalars(sa.select(Asset.copy_no).where(
+        sa.or_(Asset.id == root.id, Asset.original_id == root.id))).all()
+    next_no = max([n for n in numbers if n] + [root.copy_no or 1]) + 1
+    scope = original.scope
+    copies = []
+    for i in range(int(count)):
+        data = {f: getattr(original, f) for f in COMMON_FIELDS + KIND_FIELDS[original.kind]}
+        data.update(kind=original.kind, copy_no=next_no + i, copies=1 if original.kind == AssetKind.MEDIA else None,
+                    original_id=root.id, scope_departments=scope["departments"], scope_person_ids=scope["person_ids"])
+        copies.append(create_asset(session, data, actor=actor, now=now, settings=settings))
+    session.flush()
+    audit.record(session, actor=actor, action="asset.copy", entity=original, data={
+        "copies": [c.registry_no for c in copies], "approval_id": getattr(approval, "id", None)})
+    return copies
+
+
+# ------------------------------------------------------------------ lookups
+
+def get_asset(session, asset_id: int) -> Asset:
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFound()
+    return asset
+
+
+def get_by_registry_no(session, number: str) -> Asset | None:
+    number = (number or "").strip()[:40]
+    if not number:
+        return None
+    return session.scalar(sa.select(Asset).where(sa.func.upper(Asset.registry_no) == number.upper()))
+
+
+def get_by_code(session, code: str) -> tuple[Label | None, Asset | None]:
+    """(label, asset) for a scanned asset label code; (label, None) for other targets; (None, None) unknown."""
+    label = find_label(session, code)
+    if label is None or label.target_type != "asset":
+        return label, None
+    return label, session.get(Asset, label.target_id)
+
+
+def held_assets(session, person, above: Level | None = None) -> list[Asset]:
+    """Items a person holds (open checkouts), only those above `above` when given."""
+    stmt = sa.select(Asset).join(Checkout, Checkout.asset_id == Asset.id).where(
+        Checkout.borrower_id == person.id, Checkout.returned_at.is_(None))
+    if above is not None:
+        stmt = stmt.where(Asset.level.in_(rules.levels_above(Level(above))))
+    return list(session.scalars(stmt.order_by(Asset.registry_no)))
+
+
+SORTS = {"registry_no": Asset.registry_no, "title": Asset.title, "level": Asset.level, "status": Asset.status,
+         "kind": Asset.kind, "id": Asset.id, "created_at": Asset.created_at}
+
+
+def overdue_condition(now: datetime | None = None):
+    return sa.exists().where(Checkout.asset_id == Asset.id, Checkout.returned_at.is_(None),
+                             Checkout.due_at < (now or utcnow()))
+
+
+def assets_query(user, *, q=None, kind=None, level=None, status=None, room_id=None, custodian_id=None,
+                 overdue=None, sort=None, home_country: str = "CN"):
+    """Items the user may see, filtered. Search covers registry number, title (only for those who
+    may read it: every filtered item is readable), serial numbers, document number and model."""
+    stmt = sa.select(Asset)
+    visible = rules.visible_filter(user, home_country) if user is not None else None
+    if visible is not None:
+        stmt = stmt.where(visible)
+    cond = search([Asset.registry_no, Asset.title, Asset.serial_no, Asset.doc_no, Asset.model, Asset.hdd_serial,
+                   Asset.mac], q)
+    if cond is not None:
+        stmt = stmt.where(cond)
+    if kind:
+        stmt = stmt.where(Asset.kind == AssetKind(kind))
+    if level:
+        stmt = stmt.where(Asset.level == Level(level))
+    if status:
+        stmt = stmt.where(Asset.status == AssetStatus(status))
+    if room_id:
+        stmt = stmt.where(Asset.room_id == room_id)
+    if custodian_id:
+        stmt = stmt.where(Asset.custodian_id == custodian_id)
+    if overdue is True:
+        stmt = stmt.where(overdue_condition())
+    elif overdue is False:
+        stmt = stmt.where(~overdue_condition())
+    return order_by(stmt, sort, SORTS, "registry_no")
+
+
+def checkouts_query(user, *, open_=None, overdue=None, borrower_id=None, asset_id=None, now=None):
+    """The checkout log; staff see only their own loans. Newest first, open ones first."""
+    stmt = sa.select(Checkout).join(Checkout.asset)
+    if not user.has_role(*rules.FULL_READ_ROLES):
+        stmt = stmt.where(Checkout.borrower_id == (user.person_id or -1))
+    if open_ is True:
+        stmt = stmt.where(Checkout.returned_at.is_(None))
+    elif open_ is False:
+        stmt = stmt.where(Checkout.returned_at.is_not(None))
+    if overdue is True:
+        stmt = stmt.where(Checkout.returned_at.is_(None), Checkout.due_at < (now or utcnow()))
+    elif overdue is False:
+        stmt = stmt.where(sa.or_(Checkout.returned_at.is_not(None), Checkout.due_at >= (now or utcnow())))
+    if borrower_id:
+        stmt = stmt.where(Checkout.borrower_id == borrower_id)
+    if asset_id:
+        stmt = stmt.where(Checkout.asset_id == asset_id)
+    open_first = sa.case((Checkout.returned_at.is_(None), 0), else_=1)
+    return stmt.order_by(open_first, Checkout.due_at if overdue else Checkout.out_at.desc(), Checkout.id.desc())
+
+
+def counts_by_status(session, user=None, home_country: str = "CN") -> dict[str, int]:
+    stmt = sa.select(Asset.status, sa.func.count(Asset.id)).group_by(Asset.status)
+    if user is not None:
+        visible = rules.visible_filter(user, home_country)
+        if visible is not None:
+            stmt = stmt.where(visible)
+    return {AssetStatus(s).value: n for s, n in session.execute(stmt)}
+
+
+def overdue_count(session, user=None, now=None) -> int:
+    stmt = sa.select(sa.func.count(Checkout.id)).where(Checkout.returned_at.is_(None),
+                                                       Checkout.due_at < (now or utcnow()))
+    if user is not None and not user.has_role(*rules.FULL_READ_ROLES):
+        stmt = stmt.where(Checkout.borrower_id == (user.person_id or -1))
+    return session.scalar(stmt)
+
+
+def report_overdue(session, *, actor=None, now: datetime | None = None) -> list[Checkout]:
+    """Record one `overdue` security event per overdue checkout not reported yet (CLI / cron)."""
+    now = now or utcnow()
+    found = list(session.scalars(sa.select(Checkout).where(
+        Checkout.returned_at.is_(None), Checkout.due_at < now, Checkout.overdue_reported_at.is_(None))))
+    for record in found:
+        record.overdue_reported_at = now
+        record_security_event(session, kind="overdue", actor=actor, reason="overdue", subject=record.asset,
+                              details={"checkout_id": record.id, "borrower_id": record.borrower_id,
+                                       "due_at": record.due_at})
+    session.flush()
+    return found
+
+
+# ------------------------------------------------------------------ serialisation
+
+def serialize(asset: Asset) -> dict:
+    """The SPEC §6 asset fields (plus the kind-specific ones)."""
+    return {
+        "id": asset.id, "registry_no": asset.registry_no, "kind": asset.kind.value, "subtype": asset.subtype.value,
+        "title": asset.title, "level": asset.level.value, "secrecy_years": asset.secrecy_years,
+        "declassify_on": asset.declassify_on.isoformat() if asset.declassify_on else None,
+        "custodian_id": asset.custodian_id, "room_id": asset.room_id, "status": asset.status.value,
+        "serial_no": asset.serial_no, "model": asset.model, "copies": asset.copies, "pages": asset.pages,
+        "copy_no": asset.copy_no, "original_id": asset.original_id, "doc_no": asset.doc_no,
+        "originator": asset.originator, "network": asset.network.value if asset.network else None,
+        "hdd_serial": asset.hdd_serial, "mac": asset.mac, "os": asset.os, "ip": asset.ip, "capacity": asset.capacity,
+        "foreign_supplied": bool(asset.foreign_supplied), "scope": asset.scope, "label_code": asset.label_code,
+        "notes": asset.notes,
+    }
+
+
+def serialize_checkout(record: Checkout, now: datetime | None = None) -> dict:
+    return {
+        "id": record.id, "asset_id": record.asset_id, "borrower_id": record.borrower_id, "purpose": record.purpose,
+        "out_at": record.out_at.isoformat(), "due_at": record.due_at.isoformat(), "approval_id": record.approval_id,
+        "device_id": record.device_id, "handled_by": record.handled_by, "self_service": record.self_service,
+        "returned_at": record.returned_at.isoformat() if record.returned_at else None,
+        "received_by": record.received_by, "condition": record.condition.value if record.condition else None,
+        "note": record.note, "overdue": record.is_overdue(now),
+    }
+
+
+def _holdings_check(session, person, above):
+    return held_assets(session, person, above)
+
+
+def register_hooks() -> None:
+    """Tell the people domain which items a person holds (清退 before leaving or a lower category)."""
+    from registry.people.services import HOLDINGS_CHECKS
+
+    if _holdings_check not in HOLDINGS_CHECKS:
+        HOLDINGS_CHECKS.append(_holdings_check)
+
+
+register_hooks()
+_ = timedelta
+
+
+def _register_holdings_check() -> None:
+    """People refuse leaving or a lower category while items are held (清退): tell them what is held."""
+    from registry.people.services import HOLDINGS_CHECKS
+
+    if held_items_check not in HOLDINGS_CHECKS:
+        HOLDINGS_CHECKS.append(held_items_check)
+
+
+_register_holdings_check()
