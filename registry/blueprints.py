@@ -12,6 +12,10 @@ BLUEPRINTS = [
     "registry.areas.api:bp",
     "registry.approvals.views:bp",
     "registry.approvals.api:bp",
+    "registry.cooperation.views:bp",
+    "registry.cooperation.api:bp",
+    "registry.visits.views:bp",
+    "registry.visits.api:bp",
 ]
 
 CLI_COMMANDS = [
@@ -20,4 +24,7 @@ CLI_COMMANDS = [
     "registry.auth.cli:setup_token_command",
     "registry.core.cli:audit_group",
     "registry.core.cli:demo_command",
+    "registry.visits.cli:visits_group",
+    "registry.core.cli:backup_command",
+    "registry.core.cli:restore_command",
 ]

@@ -43,6 +43,9 @@ def _create_schema(app) -> None:
         db.create_all()
         with db.engine.begin() as conn:
             install_append_only_triggers(conn)
+        from flask_migrate import stamp
+
+        stamp()  # the schema is the models' = the migration head (checked in tests/core/test_migrations.py)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
@@ -66,3 +68,66 @@ def demo_command(force):
     click.echo("Demo data loaded. Sign in with one of these accounts (password: %s):" % DEMO_PASSWORD)
     for username, user in ctx["users"].items():
         click.echo(f"  {username:10} {user.role.value}")
+
+
+@click.command("backup")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Backup file to write.")
+@with_appcontext
+def backup_command(out):
+    """Take an online, consistent backup (SQLite backup API; pg_dump for PostgreSQL)."""
+    from flask import current_app
+
+    from registry.core import backup
+    from registry.core.db import begin_write
+
+    engine = db.engine
+    try:
+        if engine.dialect.name == "postgresql":
+            backup.pg_dump(current_app.config["SQLALCHEMY_DATABASE_URI"], out)
+            events = revision = None
+        else:
+            backup.backup_sqlite(engine, out)
+            events, revision = backup.inspect_sqlite_file(out, expected_revision=None)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    digest = backup.sha256_file(out)
+    begin_write(db.session)
+    audit.record(db.session, actor=None, action="backup.create",
+                 data={"file": os.path.basename(out), "sha256": digest, "audit_events": events, "revision": revision})
+    db.session.commit()
+    click.echo(f"backup written: {out}\nsha256 {digest}\naudit events {events}, schema {revision}")
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def restore_command(backup_file, yes):
+    """Validate a SQLite backup (integrity, schema version, audit chain), then restore it.
+
+    Stop the application servers first. Nothing is changed unless every check passes.
+    """
+    from flask import current_app
+
+    from registry.core import backup
+
+    if db.engine.dialect.name == "postgresql":
+        raise click.ClickException("PostgreSQL: restore with pg_restore --clean --no-owner -d DATABASE FILE "
+                                   "(see README), then run `flask --app app audit verify`.")
+    try:
+        events, revision = backup.inspect_sqlite_file(backup_file,
+                                                      expected_revision=backup.head_revision(current_app))
+    except backup.BackupError as exc:
+        raise click.ClickException(f"restore refused, nothing changed: {exc}") from None
+    click.echo(f"backup ok: {events} audit events, schema {revision}, sha256 {backup.sha256_file(backup_file)}")
+    if not yes and not click.confirm("Replace the live database with this backup?"):
+        raise click.ClickException("cancelled, nothing changed")
+    db.session.remove()
+    backup.restore_sqlite(db.engine, backup_file)
+    from registry.core.db import begin_write
+
+    begin_write(db.session)
+    audit.record(db.session, actor=None, action="backup.restore",
+                 data={"file": os.path.basename(backup_file), "sha256": backup.sha256_file(backup_file)})
+    db.session.commit()
+    click.echo("restored; the restore itself is recorded in the audit trail")

@@ -38,6 +38,37 @@ def enum_label(value, enum_cls=None):
     return value
 
 
+def audit_changes(data) -> list[tuple[str, object, object, bool]]:
+    """(field, before, after, is_change) rows for an audit event's data, for the history tables."""
+    if not isinstance(data, dict):
+        return []
+    before, after = data.get("before"), data.get("after")
+    rows = []
+    if isinstance(after, dict):
+        for key, value in after.items():
+            old = before.get(key) if isinstance(before, dict) else None
+            rows.append((key, old, value, isinstance(before, dict)))
+        extra = {k: v for k, v in data.items() if k not in ("before", "after")}
+    else:
+        extra = data
+    for key, value in extra.items():
+        if value not in (None, "", [], {}):
+            rows.append((key, None, value, False))
+    return rows
+
+
+def expiry_class(value, warn_days: int = 30) -> str:
+    """'expired' / 'expiring' / '' for a date, for highlighting letters and periods."""
+    if not value:
+        return ""
+    today = date.today()
+    if value < today:
+        return "expired"
+    if (value - today).days <= warn_days:
+        return "expiring"
+    return ""
+
+
 def page_url(page: int) -> str:
     args = request.args.to_dict()
     args["page"] = page
@@ -58,6 +89,8 @@ def register(app) -> None:
     )
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["label"] = enum_label
+    app.jinja_env.filters["audit_changes"] = audit_changes
+    app.jinja_env.filters["expiry_class"] = expiry_class
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     _ = Markup, current_user
