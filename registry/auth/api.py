@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request
+from flask_babel import lazy_gettext as _l
 
 from registry.auth import services
 from registry.auth.forms import TokenRequestForm
@@ -33,6 +34,12 @@ def create_token():
     except DomainError:
         db.session.commit()  # keep throttle counters and the login_failed event
         raise
+    from registry.core.settings import get_settings
+
+    if get_settings()["require_totp_for_privileged"] and user.has_role("officer") and not user.totp_enabled:
+        db.session.commit()
+        raise DomainError(_l("Set up two-factor sign-in first (My account)."), code="totp_enrolment_required",
+                          status=403)
     token = services.create_token(db.session, user, actor=user, name="api")
     db.session.commit()
     return {"token": token, "token_type": "Bearer", "user": user.as_json()}, 201

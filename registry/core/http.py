@@ -53,6 +53,24 @@ def init_request():
             csrf.protect()
     if current_user.is_authenticated and not g.get("auth_via_bearer"):
         _enforce_idle_timeout()
+        return _enforce_totp_enrolment()
+
+
+TOTP_EXEMPT_ENDPOINTS = {"auth.totp", "auth.logout", "auth.language", "static", "core.healthz"}
+
+
+def _enforce_totp_enrolment():
+    """With the setting on, administrators and officers must enrol a second factor before anything else."""
+    from registry.core.settings import get_settings
+
+    if current_user.totp_enabled or not current_user.has_role("officer"):
+        return None
+    if not get_settings()["require_totp_for_privileged"] or request.endpoint in TOTP_EXEMPT_ENDPOINTS:
+        return None
+    if is_api_request():
+        return json_error(403, "totp_enrolment_required", _("Set up two-factor sign-in first (My account)."))
+    flash(_("Your role requires two-factor sign-in. Set up an authenticator app to continue."), "warning")
+    return redirect(url_for("auth.totp"))
 
 
 def _enforce_idle_timeout():

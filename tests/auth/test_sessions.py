@@ -248,3 +248,20 @@ def test_totp_enrolment_and_sign_in(app, as_role):
     assert ok.status_code == 302
     again = app.test_client().post("/login", data={"username": c.username, "password": PASSWORD, "totp": step_code})
     assert again.status_code == 401  # a TOTP code is never accepted twice
+
+
+def test_required_totp_forces_enrolment(app, as_role, client, make):
+    with app.app_context():
+        from registry.core import settings
+
+        settings.update(db.session, {"require_totp_for_privileged": True}, actor=None)
+        db.session.commit()
+    officer = as_role("officer")
+    resp = officer.get("/people/")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/account/totp")
+    assert officer.get("/account/totp").status_code == 200
+    staff = as_role("staff")
+    assert staff.get("/").status_code == 200  # staff are not required to
+    make.user("officer", username="olga")
+    refused = client.post("/api/v1/auth/token", json={"username": "olga", "password": PASSWORD})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "totp_enrolment_required"
