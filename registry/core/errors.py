@@ -103,6 +103,8 @@ REASONS: dict[str, tuple[int, object]] = {
     "not_checked_out": (409, _l("The item is not checked out.")),
     "asset_destroyed": (409, _l("The item has been destroyed and can no longer be changed.")),
     "invalid_transition": (409, _l("This change of state is not allowed.")),
+    "secrecy_review_missing": (403, _l("The material has not passed its secrecy review.")),
+    "treatment_required": (403, _l("The technical or declassification treatment of the material must be recorded first.")),
 }
 
 

@@ -42,6 +42,7 @@ class PersonForm(FlaskForm):
     commitment_expires_on = DateField(_l("Commitment letter expires on"), [Optional()])
     status = EnumSelectField(_l("Status"), [DataRequired()], enum=PersonStatus, default="active")
     decommission_until = DateField(_l("Decommissioning period ends on"), [Optional()])
+    left_on = DateField(_l("Left the post on"), [Optional()])
     phone = TextField(_l("Phone"), max_length=40)
     notes = LongTextField(_l("Notes"), max_length=2000)
 
@@ -52,6 +53,8 @@ class PersonForm(FlaskForm):
     def validate_decommission_until(self, field):
         if self.status.data == PersonStatus.DECOMMISSIONING.value and not field.data:
             raise ValidationError(_l("Give the end of the decommissioning period."))
+        if field.data and self.left_on.data and field.data < self.left_on.data:
+            raise ValidationError(_l("Must not be before the date the person left the post."))
 
 
 class TrainingForm(FlaskForm):
@@ -66,3 +69,18 @@ class ReminderForm(FlaskForm):
     given_by = IdSelectField(_l("Given by (person id)"), [Optional()])
     description = TextField(_l("Description"), max_length=300)
     acknowledged = BoolField(_l("Acknowledged"))
+
+
+class LeaveForm(FlaskForm):
+    """Take a person off their post (离岗): a decommissioning period (脱密期) until a date, or left at once."""
+
+    left_on = DateField(_l("Left the post on"), [Optional()])
+    decommission_until = DateField(_l("Decommissioning period ends on"), [Optional()])
+
+    def validate_decommission_until(self, field):
+        if field.data and self.left_on.data and field.data <= self.left_on.data:
+            raise ValidationError(_l("Must be after the date the person left the post."))
+
+
+class AcknowledgeForm(FlaskForm):
+    """Mark a secrecy reminder acknowledged (no fields besides the CSRF token)."""

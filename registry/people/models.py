@@ -38,6 +38,7 @@ class Person(Base):
     commitment_expires_on: Mapped[date | None] = mapped_column(sa.Date)
     status: Mapped[PersonStatus] = mapped_column(enum_column(PersonStatus), default=PersonStatus.ACTIVE)
     decommission_until: Mapped[date | None] = mapped_column(sa.Date)
+    left_on: Mapped[date | None] = mapped_column(sa.Date)  # 离岗日期 (start of decommissioning or leaving)
     phone: Mapped[str] = mapped_column(sa.String(40), default="")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -70,6 +71,23 @@ class Person(Base):
             self.commitment_expires_on is None or self.commitment_expires_on >= on
         )
 
+    @property
+    def needs_commitment(self) -> bool:
+        """Cleared staff (any category but `none`) must have a signed commitment letter (保密承诺书)."""
+        return Category(self.category) != Category.NONE
+
+    def commitment_state(self, today: date, within_days: int = 30) -> str:
+        """`missing`, `expired`, `expiring` (within `within_days`), `valid`, or `not_required`."""
+        if not self.commitment_signed_on:
+            return "missing" if self.needs_commitment else "not_required"
+        if self.commitment_expires_on is None:
+            return "valid"
+        if self.commitment_expires_on < today:
+            return "expired"
+        if (self.commitment_expires_on - today).days <= within_days:
+            return "expiring"
+        return "valid"
+
 
 class Training(Base):
     __tablename__ = "trainings"
@@ -82,6 +100,10 @@ class Training(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     person = relationship(Person, back_populates="trainings")
+
+    @property
+    def audit_label(self) -> str:
+        return f"training #{self.id} {self.course}"
 
 
 class Reminder(Base):
@@ -97,7 +119,12 @@ class Reminder(Base):
     description: Mapped[str] = mapped_column(sa.String(300), default="")
     acknowledged: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str] = mapped_column(sa.String(64), default="")  # username who marked it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     person = relationship(Person, back_populates="reminders", foreign_keys=[person_id])
     given_by = relationship(Person, foreign_keys=[given_by_id])
+
+    @property
+    def audit_label(self) -> str:
+        return f"reminder #{self.id}"

@@ -1,0 +1,1 @@
+"""Dashboard tiles and charts for every domain (SPEC §7)."""

@@ -1,0 +1,156 @@
+"""The dashboard's figures (SPEC §7), read from every domain's models. Pure queries: nothing is written.
+
+Each function takes the session and what it needs (a user for role-limited figures, `now`), so that
+the tiles, the charts and the JSON endpoint show the same numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from registry.core.models import Level, utcnow
+
+FULL_VIEW = ("officer", "approver", "inspector")  # + admin
+
+
+def zone(settings: dict) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.get("timezone") or "UTC")
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def sees_all(user) -> bool:
+    return user is not None and user.has_role(*FULL_VIEW)
+
+
+# ------------------------------------------------------------------ items
+
+def _visible(stmt, user, home: str):
+    from registry.assets.rules import visible_filter
+
+    if user is not None and not sees_all(user):
+        cond = visible_filter(user, home)
+        if cond is not None:
+            stmt = stmt.where(cond)
+    return stmt
+
+
+def asset_counts(session, user, home: str, column: str) -> dict[str, int]:
+    """Items the user may see, counted by `kind`, `level` or `status` (destroyed ones only by status)."""
+    from registry.assets.models import Asset, AssetStatus
+
+    col = getattr(Asset, column)
+    stmt = sa.select(col, sa.func.count(Asset.id)).group_by(col)
+    if column != "status":
+        stmt = stmt.where(Asset.status != AssetStatus.DESTROYED)
+    stmt = _visible(stmt, user, home)
+    return {getattr(k, "value", k): n for k, n in session.execute(stmt)}
+
+
+def declassifying_soon(session, today: date, days: int = 90, limit: int | None = None):
+    """Items whose secrecy period ends within `days` (declassify_on), soonest first; a count when limit is None."""
+    from registry.assets.models import Asset, AssetStatus
+
+    cond = sa.and_(Asset.declassify_on.is_not(None), Asset.declassify_on >= today,
+                   Asset.declassify_on <= today + timedelta(days=days), Asset.status != AssetStatus.DESTROYED)
+    if limit is None:
+        return session.scalar(sa.select(sa.func.count(Asset.id)).where(cond)) or 0
+    return list(session.scalars(sa.select(Asset).where(cond).order_by(Asset.declassify_on).limit(limit)))
+
+
+def checkouts_per_day(session, now: datetime, tz: ZoneInfo, days: int = 30) -> list[tuple[date, int]]:
+    """Checkouts per local day over the last `days` days, oldest first (days without any count 0)."""
+    from registry.assets.models import Checkout
+
+    return _per_day(session, Checkout.out_at, now, tz, days)
+
+
+def _per_day(session, column, now: datetime, tz: ZoneInfo, days: int) -> list[tuple[date, int]]:
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    counts: dict[date, int] = {}
+    for (at,) in session.execute(sa.select(column).where(column >= since)):
+        day = at.astimezone(tz).date()
+        counts[day] = counts.get(day, 0) + 1
+    return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
+
+
+# ------------------------------------------------------------------ visitors
+
+def visits_per_day(session, now: datetime, tz: ZoneInfo, days: int = 30) -> list[tuple[date, int]]:
+    from registry.visits.models import Visit
+
+    return _per_day(session, Visit.entered_at, now, tz, days)
+
+
+def permissions_expiring(session, now: datetime, days: int = 7, limit: int | None = None):
+    """Area permissions valid now that end within `days`; a count when limit is None."""
+    from registry.visits.models import AreaPermission
+
+    cond = sa.and_(AreaPermission.revoked_at.is_(None), AreaPermission.valid_from <= now,
+                   AreaPermission.valid_until >= now, AreaPermission.valid_until <= now + timedelta(days=days))
+    if limit is None:
+        return session.scalar(sa.select(sa.func.count(AreaPermission.id)).where(cond)) or 0
+    return list(session.scalars(sa.select(AreaPermission).where(cond).order_by(AreaPermission.valid_until).limit(limit)))
+
+
+# ------------------------------------------------------------------ approvals, refusals
+
+def refusals_by_reason(session, now: datetime, days: int = 7) -> list[tuple[str, int]]:
+    """Refusals (security events of a `*_denied` kind, by reason code) of the last `days` days, most
+    frequent first. Anomalies such as overdue items or return discrepancies are not refusals."""
+    from registry.core.security_events import SecurityEvent
+
+    rows = session.execute(sa.select(SecurityEvent.reason, sa.func.count(SecurityEvent.id))
+                           .where(SecurityEvent.at >= now - timedelta(days=days), SecurityEvent.reason.is_not(None),
+                                  SecurityEvent.kind.like("%\\_denied", escape="\\"))
+                           .group_by(SecurityEvent.reason).order_by(sa.func.count(SecurityEvent.id).desc()))
+    return [(r, n) for r, n in rows]
+
+
+# ------------------------------------------------------------------ personnel, stocktake, provisions
+
+def commitment_counts(session, today: date, days: int = 30) -> dict[str, int]:
+    from registry.people.services import commitment_counts as counts
+
+    return counts(session, today=today, within_days=days)
+
+
+def commitments_expiring(session, today: date, days: int = 30, limit: int = 8) -> list:
+    from registry.people.services import commitments_query
+
+    return list(session.scalars(commitments_query(today=today, within_days=days).limit(limit)))
+
+
+def my_unacknowledged_reminders(session, user) -> int:
+    from registry.people.services import unacknowledged_count
+
+    if not getattr(user, "person_id", None):
+        return 0
+    return unacknowledged_count(session, user.person_id)
+
+
+def open_inventories(session) -> int:
+    from registry.stocktake.models import Inventory
+
+    return session.scalar(sa.select(sa.func.count(Inventory.id)).where(Inventory.closed_at.is_(None))) or 0
+
+
+def provisions_in_progress(session) -> int:
+    from registry.cooperation.provision_services import open_count
+
+    return open_count(session)
+
+
+def now_and_today(settings: dict, now: datetime | None = None) -> tuple[datetime, date, ZoneInfo]:
+    now = now or utcnow()
+    tz = zone(settings)
+    return now, now.astimezone(tz).date(), tz
+
+
+LEVEL_ORDER = [lv.value for lv in Level]
