@@ -136,6 +136,10 @@ def register_blueprints(app: Flask) -> None:
     from registry.blueprints import BLUEPRINTS
     from importlib import import_module
 
+    from registry.core.urls import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any rule is added: bounded ids
+
     for dotted in BLUEPRINTS:
         module_name, _, attr = dotted.partition(":")
         app.register_blueprint(getattr(import_module(module_name), attr))

@@ -168,6 +168,35 @@ class Factory:
             db.session.commit()
             return r.id
 
+    def project(self, **kw):
+        """A cooperation project (visits); review_status defaults to passed."""
+        from registry.cooperation import services
+
+        n = next(_counter)
+        data = {"name": f"Project {n}", "partner": "Partner GmbH", "partner_country": "DE", "department": "Lab 1",
+                "description": "", "starts_on": None, "ends_on": None, "review_status": "passed",
+                "reviewed_by": None, "reviewed_on": date.today() - timedelta(days=10), "conclusion": "ok"}
+        data.update(kw)
+        with self.app.app_context():
+            p = services.create_project(db.session, data, actor=None)
+            db.session.commit()
+            return p.id
+
+    def visitor(self, **kw):
+        """A visitor (visits); foreign (DE) by default, expected from yesterday to tomorrow."""
+        from registry.visits import services
+
+        n = next(_counter)
+        data = {"name": f"Visitor {n}", "name_alt": "", "nationality": "DE", "id_doc_type": "passport",
+                "id_doc_no": f"C{n:08d}", "organization": "Partner GmbH", "position": "", "purpose": "meeting",
+                "host_id": None, "project_id": None, "arrives_on": date.today() - timedelta(days=1),
+                "departs_on": date.today() + timedelta(days=1), "blocked": False, "blocked_reason": "", "notes": ""}
+        data.update(kw)
+        with self.app.app_context():
+            v = services.create_visitor(db.session, data, actor=None)
+            db.session.commit()
+            return v.id
+
     def user(self, role="officer", username=None, password=PASSWORD, person_id=None):
         from registry.auth import services
 

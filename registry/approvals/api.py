@@ -50,7 +50,7 @@ def _visible(approval_id: int):
 def create_approval():
     form = validate_with(ApprovalForm, json_body())
     approval = services.request_approval(db.session, kind=form.kind.data, actor=current_user,
-                                         purpose=form.purpose.data, **form.subject())
+                                         purpose=form.purpose.data, details=form.details(), **form.subject())
     db.session.commit()
     return services.serialize(approval), 201
 

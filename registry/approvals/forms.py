@@ -7,8 +7,8 @@ from wtforms import Field, ValidationError
 from wtforms.widgets import TextInput
 
 from registry.approvals.models import ApprovalKind, Decision
-from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdSelectField, LongTextField, Optional,
-                                 TextField)
+from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdSelectField, IntegerField,
+                                 LongTextField, NumberRange, Optional, TextField)
 
 
 class IdListField(Field):
@@ -44,7 +44,15 @@ class ApprovalForm(FlaskForm):
     room_id = IdSelectField(_l("Room (id)"), [Optional(), _positive])
     provision_id = IdSelectField(_l("Provision (id)"), [Optional(), _positive])
     asset_ids = IdListField(_l("Items (ids)"), [Optional()])
+    copies = IntegerField(_l("Number of copies"), [Optional(), NumberRange(min=1, max=50)])
     purpose = TextField(_l("Purpose"), [DataRequired()], max_length=500)
+
+    def validate_copies(self, field):
+        if field.data and self.kind.data != ApprovalKind.COPY.value:
+            raise ValidationError(_l("Only for copy approvals."))
+
+    def details(self) -> dict | None:
+        return {"copies": self.copies.data} if self.copies.data else None
 
     def subject(self) -> dict:
         return {k: self[k].data for k in ("asset_id", "borrower_id", "visitor_id", "room_id", "provision_id",

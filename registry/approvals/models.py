@@ -54,7 +54,7 @@ class Approval(Base):
     purpose: Mapped[str] = mapped_column(sa.String(500), default="")
     details: Mapped[dict | None] = mapped_column(JSONText)  # kind-specific extras (e.g. a visit window)
     requested_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # inbox order
     decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(sa.String(1000), default="")

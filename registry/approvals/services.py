@@ -16,6 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from registry.approvals import rules
 from registry.approvals.models import Approval, ApprovalKind, ApprovalStatus, Decision
@@ -78,13 +79,21 @@ def clean_subject(session, kind: str, subject: dict) -> dict:
             errors[key] = [_l("This field is required.")]
             continue
         if key == "asset_ids":
-            ids = sorted({int(v) for v in value})
+            try:
+                ids = sorted({int(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])})
+            except (TypeError, ValueError):
+                errors[key] = [_l("A list of item ids.")]
+                continue
             missing = [i for i in ids if i <= 0 or SUBJECT_LOADERS["asset_id"](session, i) is None]
             if missing:
                 errors[key] = [_l("Unknown item ids: %(ids)s", ids=", ".join(map(str, missing)))]
             clean[key] = ids
             continue
-        value = int(value)
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            errors[key] = [_l("Must be a whole number.")]
+            continue
         loader = SUBJECT_LOADERS.get(key)
         if value <= 0 or (loader is not None and loader(session, value) is None):
             errors[key] = [_l("Unknown record.")]
@@ -103,9 +112,7 @@ def request_approval(session, *, kind: str, actor, purpose: str = "", details: d
     """
     kind = ApprovalKind(kind).value if kind in ApprovalKind.values() else kind
     clean = clean_subject(session, kind, subject)
-    if actor is not None and actor.role.value == "staff":
-        if kind == "checkout" and clean.get("borrower_id") != actor.person_id:
-            raise Forbidden(_l("Staff may request checkout approvals only for themselves."))
+    rules.check_request(actor, kind, clean)
     check = REQUEST_CHECKS.get(kind)
     if check is not None:
         check(session, actor, clean)
@@ -127,7 +134,10 @@ def decide(session, approval: Approval, *, decision: str, reason: str = "", acto
     """Approve or reject a pending approval. Refuses `self_approval` (the requester or a
     beneficiary deciding) and deciding anything but a pending request (`approval_invalid`).
     A rejection needs a reason."""
-    decision = Decision(decision)
+    try:
+        decision = Decision(decision)
+    except ValueError:
+        raise ValidationFailed(details={"decision": ["approved | rejected"]}) from None
     reason = (reason or "").strip()[:1000]
     if decision == Decision.REJECTED and not reason:
         raise ValidationFailed(details={"reason": [_l("Give a reason for the rejection.")]})
@@ -227,7 +237,10 @@ def can_see(user, approval: Approval) -> bool:
 def approvals_query(user, *, kind: str | None = None, status: str | None = None, asset_id: int | None = None,
                     borrower_id: int | None = None, mine: bool = False):
     """Approvals `user` may see, pending first, newest first within each status."""
-    stmt = sa.select(Approval)
+    # requester, decider and subject rows loaded with the page, not one query per row (issue 8)
+    stmt = sa.select(Approval).options(selectinload(Approval.requester), selectinload(Approval.decider),
+                                       selectinload(Approval.asset), selectinload(Approval.borrower),
+                                       selectinload(Approval.room))
     if mine or not user.has_role("approver", "officer", "inspector"):
         own = Approval.requested_by == user.id
         if user.person_id:

@@ -6,18 +6,36 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from registry.approvals import services
+from registry.approvals import rules, services
 from registry.approvals.forms import ApprovalForm, DecisionForm
-from registry.approvals.models import ApprovalKind, ApprovalStatus
+from registry.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from registry.core.auth import roles_required
 from registry.core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
-from registry.core.pages import apply_form_errors, form_choices_people, paginate_page, refused
+from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page, paginate_split, refused
 from registry.extensions import db
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
 READERS = ("officer", "staff", "approver", "inspector")
 REQUESTERS = ("officer", "staff", "approver")
+
+
+@bp.app_template_global("approval_subject_labels")
+def approval_subject_labels(approval) -> list[tuple[str, str]]:
+    """(caption, text) for subject fields owned by other domains (visitor, provision), named
+    through rules.SUBJECT_LABELS when the owning domain registered a function."""
+    out = []
+    for name, caption in (("visitor_id", _("Visitor")), ("provision_id", _("Provision"))):
+        value = getattr(approval, name)
+        if value:
+            label = rules.SUBJECT_LABELS.get(name)
+            out.append((caption, label(db.session, value) if label else f"#{value}"))
+    return out
+
+
+@bp.app_template_global("may_decide_approval")
+def may_decide_approval(approval) -> bool:
+    return _may_decide(approval)
 
 
 @bp.get("/")
@@ -27,7 +45,10 @@ def inbox():
     kind = a.get("kind") if a.get("kind") in ApprovalKind.values() else None
     status = a.get("status") if a.get("status") in ApprovalStatus.values() else None
     stmt = services.approvals_query(current_user, kind=kind, status=status, mine=a.get("mine") == "1")
-    return render_template("approvals/inbox.html", page=paginate_page(stmt), kinds=ApprovalKind,
+    # pending first, newest first: two index-ordered reads instead of sorting every approval (issue 8)
+    page = paginate_split(stmt, Approval.status == ApprovalStatus.PENDING,
+                          (Approval.requested_at.desc(), Approval.id.desc()))
+    return render_template("approvals/inbox.html", page=page, kinds=ApprovalKind,
                            statuses=ApprovalStatus, pending=services.pending_count(db.session))
 
 
@@ -35,8 +56,9 @@ def inbox():
 @roles_required(*READERS)
 def show(approval_id):
     approval = _visible(approval_id)
+    events = history("approvals", approval.id) if current_user.has_role("officer", "approver", "inspector") else []
     return render_template("approvals/show.html", approval=approval, form=DecisionForm(),
-                           may_decide=_may_decide(approval))
+                           may_decide=_may_decide(approval), events=events)
 
 
 @bp.post("/<int:approval_id>/decide")
@@ -78,11 +100,14 @@ def cancel(approval_id):
 @roles_required(*REQUESTERS)
 def new():
     form = ApprovalForm(data=_prefill())
+    form.kind.choices = [(k.value, k.label) for k in (ApprovalKind.CHECKOUT, ApprovalKind.COPY)]
     asset = _asset_for(form.asset_id.data)
     if form.validate_on_submit():
+        wanted = services.SUBJECT_FIELDS.get(form.kind.data, ())
+        subject = {k: v for k, v in form.subject().items() if k in wanted}  # the page offers every field
         try:
             approval = services.request_approval(db.session, kind=form.kind.data, actor=current_user,
-                                                 purpose=form.purpose.data, **form.subject())
+                                                 purpose=form.purpose.data, details=form.details(), **subject)
         except (ValidationFailed, Conflict, Forbidden) as exc:
             db.session.rollback()
             apply_form_errors(form, exc) if isinstance(exc, ValidationFailed) else flash(str(exc.message), "error")

@@ -192,7 +192,7 @@ def checkout_refusal(session, asset: Asset, borrower, *, actor, settings: dict, 
             return decision
     if not borrower.is_active:
         decision.refusal = _deny("borrower_inactive", asset, borrower=borrower.employee_no,
-                                 status=borrower.status.value)
+                                 status=str(borrower.status))
         return decision
     if borrower.is_foreign(home) and level > Level.INTERNAL:
         decision.refusal = _deny("foreign_national", asset, borrower=borrower.employee_no,
@@ -220,16 +220,16 @@ def checkout_refusal(session, asset: Asset, borrower, *, actor, settings: dict, 
                                      device_level=device.level.value, level=level.value)
             return decision
     if level >= APPROVAL_FROM or approval is not None:
+        from registry.approvals import rules as approval_rules
+
+        subject = {"asset_id": asset.id, "borrower_id": borrower.id}
         if approval is None:
-            approval = approvals.find_usable(session, "checkout", asset_id=asset.id, borrower_id=borrower.id)
+            approval = approvals.find_usable(session, "checkout", **subject)
             if approval is None:
                 decision.refusal = _deny("approval_required", asset, borrower=borrower.employee_no)
                 return decision
-        elif not approval_matches(approval, asset, borrower):
+        elif not approval_rules.usable(session, approval, "checkout", subject):
             decision.refusal = _deny("approval_invalid", asset, approval_id=approval.id)
-            return decision
-        if not decided_independently(approval, borrower):
-            decision.refusal = _deny("approval_required", asset, approval_id=approval.id, independent=False)
             return decision
         decision.approval = approval
     limit = max_due(level, now, settings)
@@ -241,21 +241,6 @@ def checkout_refusal(session, asset: Asset, borrower, *, actor, settings: dict, 
         return decision
     decision.due_at = due
     return decision
-
-
-def approval_matches(approval, asset: Asset, borrower) -> bool:
-    from registry.approvals.models import ApprovalKind, ApprovalStatus
-
-    return (approval.kind == ApprovalKind.CHECKOUT and approval.status == ApprovalStatus.APPROVED
-            and approval.asset_id == asset.id and approval.borrower_id == borrower.id)
-
-
-def decided_independently(approval, borrower) -> bool:
-    """Decided by an approver who is neither the borrower nor the requester (re-checked at use)."""
-    decider = approval.decider
-    if decider is None or approval.decided_by == approval.requested_by:
-        return False
-    return decider.person_id is None or decider.person_id != borrower.id
 
 
 def check_checkout(session, asset, borrower, **kw) -> CheckoutDecision:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from registry.assets import rules
 from registry.assets.models import (SUBTYPES_BY_KIND, Asset, AssetKind, AssetScope, AssetStatus, Checkout,
@@ -48,7 +49,9 @@ def _settings(settings: dict | None) -> dict:
 
 
 def snapshot(asset: Asset) -> dict:
-    data = {f: getattr(asset, f) for f in ("registry_no", "kind", "status") + COMMON_FIELDS + ALL_KIND_FIELDS}
+    """The audited fields of an item: the common ones and those of its kind."""
+    fields = ("registry_no", "kind", "status") + COMMON_FIELDS + KIND_FIELDS[AssetKind(asset.kind)]
+    data = {f: getattr(asset, f) for f in fields}
     data["scope"] = asset.scope
     return data
 
@@ -344,10 +347,6 @@ def checkout(session, asset: Asset, borrower: Person, *, actor, purpose: str, du
         .values(status=AssetStatus.CHECKED_OUT, updated_at=now).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise violation("asset_unavailable", kind="checkout_denied", subject=asset, race=True)
-    if decision.approval is not None:
-        from registry.approvals import services as approvals
-
-        approvals.consume(session, decision.approval, actor=actor, now=now)
     record = Checkout(asset_id=asset.id, borrower_id=borrower.id, purpose=purpose[:300], out_at=now,
                       due_at=decision.due_at, handled_by=getattr(actor, "id", None),
                       approval_id=decision.approval.id if decision.approval is not None else None,
@@ -359,6 +358,10 @@ def checkout(session, asset: Asset, borrower: Person, *, actor, purpose: str, du
             session.flush()
     except IntegrityError:
         raise violation("asset_unavailable", kind="checkout_denied", subject=asset, race=True) from None
+    if decision.approval is not None:
+        from registry.approvals import services as approvals
+
+        approvals.consume(session, decision.approval, actor=actor, now=now, used_for=f"checkouts#{record.id}")
     session.expire(asset, ["status", "updated_at"])
     audit.record(session, actor=actor, action="asset.checkout", entity=asset, data={
         "checkout_id": record.id, "borrower": borrower.employee_no, "borrower_id": borrower.id, "purpose": purpose,
@@ -453,18 +456,18 @@ def make_copy(session, original: Asset, *, actor, count: int = 1, approval=None,
         raise ValidationFailed(details={"count": [_l("Between 1 and 50 copies.")]})
     root = original.original or original
     if rules.copy_needs_approval(original):
-        if approval is None:
-            approval = approvals.find_usable(session, "copy", asset_id=original.id)
-        from registry.approvals.models import ApprovalKind, ApprovalStatus
+        from registry.approvals import rules as approval_rules
 
-        if approval is None or approval.kind != ApprovalKind.COPY or approval.asset_id != original.id \
-                or approval.status != ApprovalStatus.APPROVED or approval.decided_by == approval.requested_by:
+        subject = {"asset_id": original.id}
+        if approval is None:
+            approval = approvals.find_usable(session, "copy", **subject)
+        if approval is None or not approval_rules.usable(session, approval, "copy", subject):
             raise violation("approval_required", _l("An approved copy approval for this item is required."),
                             kind="copy_denied", subject=original)
-        allowed = int((approval.data or {}).get("copies") or 1)
+        allowed = int((approval.details or {}).get("copies") or 1)
         if count > allowed:
             raise ValidationFailed(details={"count": [_l("The approval covers %(n)d copies.", n=allowed)]})
-        approvals.consume(session, approval, actor=actor, now=now)
+        approvals.consume(session, approval, actor=actor, now=now, used_for=f"assets#{original.id}:copy")
     numbers = session.scalars(sa.select(Asset.copy_no).where(
         sa.or_(Asset.id == root.id, Asset.original_id == root.id))).all()
     next_no = max([n for n in numbers if n] + [root.copy_no or 1]) + 1
@@ -503,6 +506,68 @@ def get_by_code(session, code: str) -> tuple[Label | None, Asset | None]:
     if label is None or label.target_type != "asset":
         return label, None
     return label, session.get(Asset, label.target_id)
+
+
+def get_person(session, person_id) -> Person:
+    """The borrower for a checkout; an unknown id is a validation error on `borrower_id`."""
+    person = session.get(Person, person_id) if person_id else None
+    if person is None:
+        raise ValidationFailed(details={"borrower_id": [_l("Unknown person.")]})
+    return person
+
+
+def get_asset_or_none(session, asset_id, field: str = "device_id") -> Asset | None:
+    if not asset_id:
+        return None
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise ValidationFailed(details={field: [_l("Unknown item.")]})
+    return asset
+
+
+def get_approval_or_none(session, approval_id):
+    if not approval_id:
+        return None
+    from registry.approvals.models import Approval
+
+    approval = session.get(Approval, approval_id)
+    if approval is None:
+        raise ValidationFailed(details={"approval_id": [_l("Unknown approval.")]})
+    return approval
+
+
+def preview_batch(session, assets: list[Asset], borrower_id, *, actor, due_at=None) -> dict:
+    """For the batch desk: {asset id: refusal or None} for a chosen borrower (dry run, nothing recorded)."""
+    borrower = session.get(Person, borrower_id) if borrower_id else None
+    if borrower is None:
+        return {}
+    out = {}
+    for asset in assets:
+        try:
+            out[asset.id] = evaluate_checkout(session, asset, borrower, actor=actor, due_at=due_at).refusal
+        except ValidationFailed:
+            out[asset.id] = None
+    return out
+
+
+def label_views(session, asset_ids: list[int], room_ids: list[int], *, unit: str) -> list:
+    """What the selected items' and rooms' labels show (number, level marking, unit; never the title).
+    Destroyed items and revoked codes are left out."""
+    from registry.areas.models import Room
+    from registry.assets.labels import LabelView, band_text
+
+    out = []
+    if asset_ids:
+        for asset in session.scalars(sa.select(Asset).where(Asset.id.in_(asset_ids), Asset.label_code.is_not(None),
+                                                            Asset.status != AssetStatus.DESTROYED)
+                                     .order_by(Asset.registry_no)):
+            out.append(LabelView(asset.label_code, asset.registry_no, asset.level.value,
+                                 band_text(asset.level, asset.secrecy_years), unit))
+    if room_ids:
+        for room in session.scalars(sa.select(Room).where(Room.id.in_(room_ids), Room.label_code.is_not(None))
+                                    .order_by(Room.code)):
+            out.append(LabelView(room.label_code, room.code, room.level.value, band_text(room.level), unit))
+    return out
 
 
 def held_assets(session, person, above: Level | None = None) -> list[Asset]:
@@ -554,7 +619,9 @@ def assets_query(user, *, q=None, kind=None, level=None, status=None, room_id=No
 
 def checkouts_query(user, *, open_=None, overdue=None, borrower_id=None, asset_id=None, now=None):
     """The checkout log; staff see only their own loans. Newest first, open ones first."""
-    stmt = sa.select(Checkout).join(Checkout.asset)
+    # asset (many-to-one, never null) and borrower loaded with the page, not one query per row;
+    # no plain join, so the page's count reads the checkouts table alone
+    stmt = sa.select(Checkout).options(joinedload(Checkout.asset, innerjoin=True), selectinload(Checkout.borrower))
     if not user.has_role(*rules.FULL_READ_ROLES):
         stmt = stmt.where(Checkout.borrower_id == (user.person_id or -1))
     if open_ is True:
@@ -646,15 +713,4 @@ def register_hooks() -> None:
 
 
 register_hooks()
-_ = timedelta
 
-
-def _register_holdings_check() -> None:
-    """People refuse leaving or a lower category while items are held (清退): tell them what is held."""
-    from registry.people.services import HOLDINGS_CHECKS
-
-    if held_items_check not in HOLDINGS_CHECKS:
-        HOLDINGS_CHECKS.append(held_items_check)
-
-
-_register_holdings_check()

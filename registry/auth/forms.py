@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, PasswordField, SelectField
+from wtforms import HiddenField, PasswordField, SelectField, StringField
 
 from registry.auth.models import Role
 from registry.core.forms import BoolField, DataRequired, EnumSelectField, FlaskForm, IdSelectField, Length, Optional, TextField
 
 
+class LoginUsernameField(StringField):
+    """What was typed as a user name. Not refused for odd characters: every attempt goes through
+    authenticate(), so it is throttled and recorded (control characters escaped) like any other."""
+
+    def __init__(self, label=None, validators=None, **kw):
+        super().__init__(label, [DataRequired(), Length(max=64), *(validators or [])],
+                         filters=[lambda v: v.strip() if isinstance(v, str) else v], **kw)
+
+
 class LoginForm(FlaskForm):
-    username = TextField(_l("User name"), [DataRequired()], max_length=64)
+    username = LoginUsernameField(_l("User name"))
     password = PasswordField(_l("Password"), [DataRequired(), Length(max=256)])
     totp = TextField(_l("Authenticator code"), [Optional()], max_length=20)
     next = HiddenField()
@@ -61,6 +70,6 @@ class PasswordResetForm(FlaskForm):
 
 
 class TokenRequestForm(FlaskForm):
-    username = TextField(_l("User name"), [DataRequired()], max_length=64)
+    username = LoginUsernameField(_l("User name"))
     password = PasswordField(_l("Password"), [DataRequired(), Length(max=256)])
     totp = TextField(_l("Authenticator code"), [Optional()], max_length=20)

@@ -5,6 +5,7 @@ Services flush and never commit; the entry point commits. `actor` and `now` are 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -171,6 +172,26 @@ def _get_or_create_throttle(session, scope: str, key: str) -> LoginThrottle:
     return session.scalar(stmt.execution_options(populate_existing=True))
 
 
+LOGIN_LOCK_NAMESPACE = 7302  # pg_advisory_xact_lock(namespace, key); the audit chain uses 7301
+
+
+def serialise_attempts(session, username: str, ip: str | None) -> None:
+    """Queue concurrent sign-ins for the same account or address, so that checking the throttle,
+    checking the password and counting the failure are one step across every worker.
+
+    Without this, each of N workers can pass check_throttle() before any of them has counted
+    its failure, and an attacker gets N-1 extra guesses per lock period. SQLite needs nothing
+    more: the request already holds the database write lock (BEGIN IMMEDIATE). PostgreSQL takes
+    a transaction-scoped advisory lock per key, always account before address (no deadlock).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for scope, key in _throttle_rows(session, username, ip):
+        digest = hashlib.sha256(f"{scope}:{key}".encode()).digest()
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), CAST(:key AS integer))"),
+                        {"ns": LOGIN_LOCK_NAMESPACE, "key": int.from_bytes(digest[:4], "big", signed=True)})
+
+
 def check_throttle(session, username: str, ip: str | None, now: datetime) -> None:
     """Refuse (429) while the account or the address is locked."""
     for scope, key in _throttle_rows(session, username, ip):
@@ -224,6 +245,7 @@ def authenticate(session, *, username: str, password: str, ip: str | None, confi
     exception; the caller must commit them (they are not part of a refused change).
     """
     now = now or utcnow()
+    serialise_attempts(session, username, ip)
     check_throttle(session, username, ip, now)
     user = session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").strip().lower()))
     ok = check_password(user.password_hash if user else None, password or "")

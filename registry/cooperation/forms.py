@@ -13,22 +13,25 @@ from registry.people.forms import CountryField
 
 
 class _ReviewFields:
-    """Validation shared by the project form and the review form."""
+    """Cross-field rules shared by the project form and the review form. They run in validate()
+    because the date and reviewer fields are optional on their own (a pending review has neither)."""
 
-    def validate_reviewed_on(self, field):
-        if self.review_status.data != ReviewStatus.PENDING.value and not field.data:
-            raise ValidationError(_l("Give the date of the secrecy review."))
-        if field.data and field.data > date.today():
-            raise ValidationError(_l("The review date cannot be in the future."))
-
-    def validate_reviewed_by(self, field):
-        if self.review_status.data != ReviewStatus.PENDING.value and not field.data:
-            raise ValidationError(_l("Name the reviewer."))
-
-    def validate_conclusion(self, field):
-        if self.review_status.data in (ReviewStatus.CONDITIONAL.value, ReviewStatus.REJECTED.value) \
-                and not field.data:
-            raise ValidationError(_l("State the conditions or the reasons in the conclusion."))
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        status = self.review_status.data
+        decided = status in (ReviewStatus.PASSED.value, ReviewStatus.CONDITIONAL.value, ReviewStatus.REJECTED.value)
+        problems = []
+        if decided and not self.reviewed_on.data and not self.reviewed_on.errors:
+            problems.append((self.reviewed_on, _l("Give the date of the secrecy review.")))
+        if self.reviewed_on.data and self.reviewed_on.data > date.today():
+            problems.append((self.reviewed_on, _l("The review date cannot be in the future.")))
+        if decided and not self.reviewed_by.data and not self.reviewed_by.errors:
+            problems.append((self.reviewed_by, _l("Name the reviewer.")))
+        if status in (ReviewStatus.CONDITIONAL.value, ReviewStatus.REJECTED.value) and not self.conclusion.data:
+            problems.append((self.conclusion, _l("State the conditions or the reasons in the conclusion.")))
+        for field, message in problems:
+            field.errors = list(field.errors) + [message]
+        return ok and not problems
 
 
 class ProjectForm(_ReviewFields, FlaskForm):

@@ -23,7 +23,7 @@ class ReviewStatus(LabelledEnum):
     PENDING = "pending", _l("Review pending")
     PASSED = "passed", _l("Passed")
     CONDITIONAL = "conditional", _l("Passed with conditions")
-    REJECTED = "rejected", _l("Rejected")
+    REJECTED = "rejected", _l("Rejected at review")
 
 
 PASSED_REVIEW = (ReviewStatus.PASSED, ReviewStatus.CONDITIONAL)

@@ -16,6 +16,11 @@ DEMO_STEPS: list = []
 # Domains add their demo module here ("registry.<domain>.demo"); each defines demo_step(session, ctx).
 # Order matters: later steps use what earlier ones created (ctx["people"], ctx["rooms"], ctx["users"] …).
 DEMO_MODULES: list[str] = [
+    "registry.assets.demo",
+    "registry.people.demo",
+    "registry.stocktake.demo",
+    "registry.visits.demo",
+    "registry.cooperation.provision_demo",
 ]
 
 PEOPLE = [

@@ -66,6 +66,14 @@ class IdSelectField(IntegerField):
 
     coerce_int = True
 
+    def process_formdata(self, valuelist):
+        from registry.core.urls import MAX_ID
+
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > MAX_ID:  # no such record; keep it from the driver
+            self.data = None
+            raise ValueError(_l("Out of range."))
+
 
 class BoolField(BooleanField):
     """A checkbox; from JSON, true/false arrive as 'y'/''."""

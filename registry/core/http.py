@@ -12,12 +12,12 @@ from flask import current_app, flash, g, jsonify, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from registry.core import context
 from registry.core.auth import Unauthenticated, bearer_token, is_api_request
 from registry.core.db import reset_write_intent
-from registry.core.errors import DomainError, RuleViolation
+from registry.core.errors import DomainError, Forbidden, RuleViolation
 from registry.extensions import csrf, db
 
 log = logging.getLogger("registry")
@@ -48,6 +48,10 @@ def init_request():
     """Runs before every request: who is asking, through which channel, and CSRF."""
     g.request_id = uuid.uuid4().hex[:12]
     context.set_request_facts(request.remote_addr, "api" if is_api_request() else "web")
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        # refused before anything else, whether or not the view would read the body
+        raise RequestEntityTooLarge()
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and current_app.config.get("WTF_CSRF_ENABLED", True):
         if not (is_api_request() and (bearer_token() or request.path in CSRF_EXEMPT_PATHS)):
             csrf.protect()
@@ -106,16 +110,26 @@ def teardown(exc):
 
 
 def _wants_json() -> bool:
-    return is_api_request() or request.path in ("/healthz",)
+    """API paths, the health check, and any client that presents a bearer token (e.g. for the
+    documented label images) get JSON errors; browsers get the error page."""
+    return is_api_request() or request.path in ("/healthz",) or bearer_token() is not None
 
 
 def handle_domain_error(exc: DomainError):
     db.session.rollback()
-    if isinstance(exc, RuleViolation):
+    # A refused rule, and a signed-in user refused by a role or object gate, leave a trace
+    # (SPEC §4 "denials are always recorded"; ASVS 16.3.2 failed authorisation is logged).
+    denied = isinstance(exc, Forbidden) and current_user.is_authenticated
+    if isinstance(exc, RuleViolation) or denied:
         from registry.core.security_events import record_refusal
 
         try:
-            record_refusal(db.session, exc, actor=current_user if current_user.is_authenticated else None)
+            if isinstance(exc, RuleViolation):
+                record_refusal(db.session, exc, actor=current_user if current_user.is_authenticated else None)
+            else:
+                record_refusal(db.session, exc, actor=current_user, kind="access_denied",
+                               details={"method": request.method, "path": request.path[:200],
+                                        "endpoint": request.endpoint})
         except Exception:  # never let the trace of a refusal hide the refusal itself
             db.session.rollback()
             log.exception("could not record refusal %s", exc.code)
@@ -168,7 +182,8 @@ def handle_unexpected(exc: Exception):
     if isinstance(exc, DomainError):
         return handle_domain_error(exc)
     incident = secrets.token_hex(6)
-    log.error("unhandled error %s on %s %s\n%s", incident, request.method, request.path, traceback.format_exc())
+    # %r: a path with CR/LF in it cannot start a forged line in the log
+    log.error("unhandled error %s on %s %r\n%s", incident, request.method, request.path, traceback.format_exc())
     try:
         db.session.rollback()
     except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -34,6 +35,17 @@ class SecurityEvent(Base):
         }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str | None) -> str | None:
+    """Control characters (CR, LF, ESC …) written as visible escapes: a value chosen by a user
+    (a typed user name) cannot forge a line in any log, page or export that shows it."""
+    if text is None:
+        return None
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
 def record_security_event(session, *, kind: str, actor=None, reason: str | None = None, subject=None,
                           subject_type: str | None = None, subject_id: int | None = None,
                           subject_label: str | None = None, details: dict | None = None) -> SecurityEvent:
@@ -44,7 +56,7 @@ def record_security_event(session, *, kind: str, actor=None, reason: str | None 
         subject_label = subject_label or getattr(subject, "audit_label", None) or f"{subject_type}#{subject_id}"
     event = SecurityEvent(
         kind=kind, reason=reason, actor_id=getattr(actor, "id", None), actor=audit.actor_name(actor),
-        subject_type=subject_type, subject_id=subject_id, subject=(subject_label or "")[:200] or None,
+        subject_type=subject_type, subject_id=subject_id, subject=(one_line(subject_label) or "")[:200] or None,
         details=audit._plain(details) if details else None, ip=context.client_ip(),
     )
     session.add(event)
@@ -54,7 +66,7 @@ def record_security_event(session, *, kind: str, actor=None, reason: str | None 
     return event
 
 
-def record_refusal(session, exc, *, actor) -> SecurityEvent | None:
+def record_refusal(session, exc, *, actor, kind: str | None = None, details: dict | None = None) -> SecurityEvent | None:
     """Record a RuleViolation after the refused change was rolled back (own transaction).
 
     The caller's transaction is rolled back first so that nothing of the refused action
@@ -72,8 +84,8 @@ def record_refusal(session, exc, *, actor) -> SecurityEvent | None:
         sid = getattr(subject, "id", None)
         label = getattr(subject, "audit_label", None)
     event = record_security_event(
-        session, kind=getattr(exc, "event_kind", "action_denied"), actor=actor, reason=exc.code,
-        subject_type=stype, subject_id=sid, subject_label=label, details=exc.details or None,
+        session, kind=kind or getattr(exc, "event_kind", "action_denied"), actor=actor, reason=exc.code,
+        subject_type=stype, subject_id=sid, subject_label=label, details={**(exc.details or {}), **(details or {})} or None,
     )
     session.commit()
     return event

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from operator import attrgetter
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -71,13 +71,21 @@ REVIEW_STATUS = {"pending": ("待审查", "Pending"), "passed": ("通过", "Pass
                  "conditional": ("有条件通过", "Passed with conditions"), "rejected": ("未通过", "Rejected")}
 PROVISION_STATUS = {"requested": ("已申请", "Requested"), "approved": ("已批准", "Approved"),
                     "provided": ("已提供", "Provided"), "rejected": ("已驳回", "Rejected")}
-DOC_TYPE = {"passport": ("护照", "Passport"), "id_card": ("居民身份证", "Resident ID card"),
-            "resident_id": ("居民身份证", "Resident ID card"),
-            "hk_macao_permit": ("港澳居民来往内地通行证", "Mainland travel permit (HK/Macao)"),
-            "taiwan_permit": ("台湾居民来往大陆通行证", "Mainland travel permit (Taiwan)"),
-            "residence_permit": ("外国人永久居留身份证", "Permanent residence ID"), "other": ("其他", "Other")}
+DOC_TYPE = {"passport": ("护照", "Passport"), "national_id": ("居民身份证", "National ID card"),
+            "hk_macau_permit": ("港澳居民来往内地通行证", "Home-return permit (Hong Kong / Macau)"),
+            "taiwan_permit": ("台湾居民来往大陆通行证", "Taiwan compatriot permit"), "other": ("其他证件", "Other document")}
+DEVICE_KIND = {"phone": ("手机", "Mobile phone"), "camera": ("照相/摄像设备", "Camera / video camera"),
+               "recorder": ("录音设备", "Recording device"), "radio": ("无线发射设备", "Radio transmitter"),
+               "laptop": ("笔记本/平板电脑", "Laptop / tablet"), "storage": ("移动存储介质", "Removable storage"),
+               "other": ("其他设备", "Other device")}
+DEVICE_DISPOSITION = {"deposited": ("已存入屏蔽柜", "deposited"), "carried": ("携入（已申报）", "carried in, declared")}
 INSPECTION_RESULT = {"passed": ("合格", "Passed"), "failed": ("不合格", "Failed"),
                      "conditional": ("有条件合格", "Passed with conditions"), "pending": ("待检查", "Pending")}
+REVIEW_OUTCOME = {"passed": ("可以提供", "May be provided"),
+                  "conditional": ("经技术处理后可以提供", "May be provided after treatment"),
+                  "rejected": ("不得提供", "Must not be provided")}
+TREATMENT = {"none_needed": ("无需处理", "None needed"), "declassified": ("脱密处理", "Declassification treatment"),
+             "technical": ("技术处理", "Technical treatment"), "extract": ("仅提供摘要或节选", "Extract or summary only")}
 DESTRUCTION_METHOD = {"shredding": ("粉碎", "Shredding"), "incineration": ("焚毁", "Incineration"),
                       "degaussing": ("消磁", "Degaussing"), "physical": ("物理销毁", "Physical destruction"),
                       "pulping": ("化浆", "Pulping"), "other": ("其他", "Other")}
@@ -136,14 +144,27 @@ class ExportContext:
     home_country: str = "CN"
     role: str = "officer"
     mask: Callable[[str | None], str | None] | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    loaders: dict[str, Callable[[], dict]] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict)
+
+    def lookup(self, name: str) -> dict:
+        """A small id -> human key table (e.g. person id -> employee number), loaded once per export."""
+        if name not in self._cache:
+            loader = self.loaders.get(name)
+            self._cache[name] = loader() if loader else {}
+        return self._cache[name]
 
     def masked(self, value: str | None) -> str | None:
-        """A visitor's document number as this viewer may see it (SPEC §3)."""
-        if value is None or self.role in ("officer", "admin"):
+        """A visitor's document number as this viewer may see it (SPEC §3: the visits domain's
+        mask_id_doc when installed; in full only for officer and admin)."""
+        if value is None:
             return value
         if self.mask is not None:
             return self.mask(value)
-        return ("*" * max(len(value) - 4, 0)) + value[-4:]
+        if self.role in ("officer", "admin"):
+            return value
+        return "****" + value[-4:] if len(value) > 4 else "****"
 
 
 @dataclass(frozen=True)
@@ -159,6 +180,7 @@ class Column:
     field: str | None = None             # import: the form field this column fills (None: export only)
     ref: str | None = None               # import: resolve a human key ("person", "room", "asset", "project")
     wrap: bool = False
+    multi: bool = False                  # several values in one cell (export joins, import splits)
 
     def header(self, lang: str) -> str:
         return self.zh if lang == ZH else self.en
@@ -195,7 +217,7 @@ class Column:
                 if isinstance(v, datetime):
                     if v.tzinfo is not None:
                         v = v.astimezone(tz)
-                    return v.replace(tzinfo=None)
+                    return v.replace(tzinfo=None, microsecond=0)
                 return v
             return conv
         if kind == "date":
@@ -258,8 +280,14 @@ class ImportSpec:
     form: Callable[[], type]             # returns the form class (imported lazily)
     create: Callable                     # (session, data, actor) -> record
     key: str                             # the unique human key field (employee_no, code, …)
-    key_exists: Callable                 # (session, value) -> bool
+    key_exists: Callable                 # (session, data) -> bool: the row's key is registered already
     defaults: dict = field(default_factory=dict)
+    key_value: Callable | None = None    # data -> the key as compared (default: data[key], case-insensitive)
+
+    def key_of(self, data: dict) -> str:
+        if self.key_value is not None:
+            return self.key_value(data)
+        return str(data.get(self.key) or "").strip().lower()
 
 
 @dataclass
@@ -274,6 +302,8 @@ class Register:
     date_label: tuple[str, str] = ("登记日期", "registered on")
     level_column: Callable | None = None  # () -> SQL expression of the level (marking = highest)
     level_of: Callable | None = None     # row -> level key (tracked while streaming)
+    level_query: Callable | None = None  # (filters, tz) -> SELECT of the levels, when level_column cannot say
+    count_entity: Callable | None = None  # () -> the table to count (joins that keep the row count skipped)
     requires: tuple[str, ...] = ()       # modules that must exist (models of other domains)
     roles: tuple[str, ...] = ("officer", "inspector")
     importer: ImportSpec | None = None
@@ -283,11 +313,15 @@ class Register:
         return self.zh if lang == ZH else self.en
 
     def available(self) -> bool:
-        for module in self.requires:
+        """Whether the models this register reads exist in this installation ("module" or "module:Class")."""
+        for spec in self.requires:
+            module, _, name = spec.partition(":")
             try:
                 if importlib.util.find_spec(module) is None:
                     return False
-            except ModuleNotFoundError:
+                if name and not hasattr(importlib.import_module(module), name):
+                    return False
+            except ImportError:
                 return False
         return True
 

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import contains_eager, selectinload
 
 from registry.core import audit
 from registry.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, violation
@@ -321,7 +322,8 @@ def acknowledge_reminder(session, reminder: Reminder, *, actor, now: datetime | 
 def reminders_query(*, person_id: int | None = None, acknowledged: bool | None = None,
                     occasion: str | None = None, q: str | None = None):
     """Reminders, newest first; unacknowledged ones first within a day."""
-    stmt = sa.select(Reminder).join(Reminder.person)
+    stmt = sa.select(Reminder).join(Reminder.person).options(contains_eager(Reminder.person),
+                                                             selectinload(Reminder.given_by))
     if person_id:
         stmt = stmt.where(Reminder.person_id == person_id)
     if acknowledged is not None:
@@ -377,7 +379,7 @@ def update_training(session, training: Training, data: dict, *, actor) -> dict:
 
 def trainings_query(*, q: str | None = None, year: int | None = None, department: str | None = None):
     """Training records, newest first (search over person and course)."""
-    stmt = sa.select(Training).join(Training.person)
+    stmt = sa.select(Training).join(Training.person).options(contains_eager(Training.person))
     cond = search([Person.name, Person.employee_no, Training.course], q)
     if cond is not None:
         stmt = stmt.where(cond)

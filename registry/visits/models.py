@@ -148,6 +148,9 @@ class Visit(Base):
                  sqlite_where=sa.text("exited_at IS NULL"), postgresql_where=sa.text("exited_at IS NULL")),
         sa.Index("ix_visits_open_escort", "escort_id", "room_id",
                  sqlite_where=sa.text("exited_at IS NULL"), postgresql_where=sa.text("exited_at IS NULL")),
+        # who is inside now, by room (guard board, dashboard): the open visits only (issue 8)
+        sa.Index("ix_visits_open_room", "room_id", "entered_at",
+                 sqlite_where=sa.text("exited_at IS NULL"), postgresql_where=sa.text("exited_at IS NULL")),
         sa.CheckConstraint("exited_at IS NULL OR exited_at >= entered_at", name="exit_after_entry"),
     )
 

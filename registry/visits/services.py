@@ -13,7 +13,7 @@ that leaves this module goes through rules.mask_id_doc (re-exported here).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -208,7 +208,8 @@ def expected_on(session, day: date, limit: int = 50) -> list[Visitor]:
 
 
 def find_visitors(session, text: str, *, base_url: str) -> tuple[Visitor | None, Label | None, list[Visitor]]:
-    """What the guard scanned or typed: a badge URL or code, a document number, a name.
+    """What the guard scanned or typed: a badge URL or code, a document number, a visitor id
+    ("17" or "#17"), a name or organisation.
 
     Returns (visitor, revoked_label, candidates): the visitor when exactly one matches; the
     revoked badge label when a revoked code was scanned (the caller records it); otherwise
@@ -225,8 +226,12 @@ def find_visitors(session, text: str, *, base_url: str) -> tuple[Visitor | None,
             visitor = session.get(Visitor, label.target_id)
             if visitor is not None:
                 return visitor, None, []
-    if text.isdigit() and len(text) <= 9:
-        by_id = session.get(Visitor, int(text))
+    by_doc = list(session.scalars(sa.select(Visitor).where(Visitor.id_doc_no == normalise_doc_no(text)[:40])
+                                  .limit(21)))
+    if len(by_doc) == 1:  # a document number wins over a visitor id that happens to look the same
+        return by_doc[0], None, []
+    if text.lstrip("#").isdigit() and len(text) <= 10:
+        by_id = session.get(Visitor, int(text.lstrip("#")))
         if by_id is not None:
             return by_id, None, []
     cond = sa.or_(Visitor.name.ilike(like_pattern(text), escape="\\"),
@@ -455,8 +460,8 @@ def enter(session, visitor: Visitor, room: Room, *, escort: Person | None = None
             session.flush()
     except IntegrityError:
         raise _refuse_entry("already_inside", visitor, room, escort) from None
-    audit.record(session, actor=actor, action="visit.enter", entity=visit, at=now, data={
-        "visitor_id": visitor.id, "visitor": visitor.name, "room": room.code,
+    audit.record(session, actor=actor, action="visit.enter", entity=visit, data={
+        "visitor_id": visitor.id, "visitor": visitor.name, "room": room.code, "entered_at": now,
         "escort": escort.employee_no if escort else None, "permission_id": visit.permission_id,
         "devices": visit.devices})
     return visit
@@ -477,8 +482,8 @@ def exit_visit(session, visit: Visit, *, actor, now: datetime | None = None, not
     if note:
         visit.note = ((visit.note + " / ") if visit.note else "") + note[:200]
     session.refresh(visit)
-    audit.record(session, actor=actor, action="visit.exit", entity=visit, at=now, data={
-        "visitor_id": visit.visitor_id, "room": visit.room.code, "entered_at": visit.entered_at,
+    audit.record(session, actor=actor, action="visit.exit", entity=visit, data={
+        "visitor_id": visit.visitor_id, "room": visit.room.code, "entered_at": visit.entered_at, "exited_at": now,
         "deposited_returned": visit.deposited()})
     return visit
 
@@ -547,19 +552,6 @@ def visits_query(*, visitor_id: int | None = None, room_id: int | None = None, e
     if end is not None:
         stmt = stmt.where(Visit.entered_at <= end)
     return stmt.order_by(Visit.entered_at.desc(), Visit.id.desc())
-
-
-def visits_per_day(session, days: int = 14, *, now: datetime | None = None) -> list[tuple[date, int]]:
-    """Entries per local day over the last `days` days (oldest first), for the dashboard chart."""
-    now = now or utcnow()
-    _home, tz = site()
-    since = now - timedelta(days=days)
-    counts: dict[date, int] = {}
-    for (at,) in session.execute(sa.select(Visit.entered_at).where(Visit.entered_at >= since)):
-        day = rules.local_date(at, tz)
-        counts[day] = counts.get(day, 0) + 1
-    today = rules.local_date(now, tz)
-    return [(today - timedelta(days=i), counts.get(today - timedelta(days=i), 0)) for i in range(days - 1, -1, -1)]
 
 
 def serialize_visit(v: Visit) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from registry.approvals import services
+from registry.approvals import rules, services
 from registry.approvals.models import ApprovalStatus
 from registry.core.errors import Forbidden, RuleViolation, ValidationFailed
 from registry.core.security_events import SecurityEvent
@@ -101,7 +101,12 @@ def test_subject_validation(world, kind, subject, field):
     assert field in exc.value.details
 
 
-def test_generic_kinds(world):
+def test_generic_kinds(world, monkeypatch):
+    # visitors and provisions belong to other domains: stand-in loaders for their subject ids
+    monkeypatch.setitem(services.SUBJECT_LOADERS, "visitor_id", lambda s, pk: object() if pk == 42 else None)
+    monkeypatch.setitem(services.SUBJECT_LOADERS, "provision_id", lambda s, pk: object() if pk in (7, 8) else None)
+    monkeypatch.setattr(services, "REQUEST_CHECKS", {})
+    monkeypatch.setattr(rules, "BENEFICIARIES", {})
     r = h.room()
     a = services.request_approval(db.session, kind="area_permission", actor=world["officer"], purpose="visit",
                                   visitor_id=42, room_id=r.id)
@@ -136,7 +141,9 @@ def test_beneficiary_hook(world, monkeypatch):
     from registry.approvals import rules
     from registry.approvals.models import ApprovalKind
 
-    monkeypatch.setitem(rules.BENEFICIARIES, ApprovalKind.PROVISION, lambda s, a: {world["other"].id})
+    monkeypatch.setitem(services.SUBJECT_LOADERS, "provision_id", lambda s, pk: object())
+    monkeypatch.setattr(services, "REQUEST_CHECKS", {})   # provisions' own request check needs a real provision
+    monkeypatch.setitem(rules.BENEFICIARIES, ApprovalKind.PROVISION.value, lambda s, a: {world["other"].id})
     p = services.request_approval(db.session, kind="provision", actor=world["officer"], purpose="give", provision_id=7)
     with pytest.raises(RuleViolation) as exc:
         services.decide(db.session, p, decision="approved", reason="", actor=world["approver"])
