@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -40,7 +41,8 @@ def extracted() -> dict[str, list[str]]:
 
 
 def merged() -> Catalog:
-    cat = Catalog(locale="zh_Hans_CN", project="registry", fuzzy=False)
+    fixed = datetime(2026, 1, 1, tzinfo=timezone.utc)  # deterministic output: the check compares bytes
+    cat = Catalog(locale="zh_Hans_CN", project="registry", fuzzy=False, creation_date=fixed, revision_date=fixed)
     for part in sorted(PARTS.glob("*.po")):
         with part.open("rb") as fh:
             src = read_po(fh, locale="zh_Hans_CN")

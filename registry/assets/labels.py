@@ -9,6 +9,7 @@ generated stylesheet, since inline styles are forbidden by the CSP.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -56,6 +57,12 @@ def qr_image(code: str, fmt: str, *, base_url: str, cache_dir: Path) -> bytes:
     tmp.write_bytes(data)
     os.replace(tmp, path)  # atomic: concurrent workers never serve a half-written file
     return data
+
+
+def qr_data_uri(code: str, *, base_url: str, cache_dir: Path) -> str:
+    """The cached SVG of a label as a data: URI, to embed in a sheet (CSP allows img-src data:)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(
+        qr_image(code, "svg", base_url=base_url, cache_dir=cache_dir)).decode("ascii")
 
 
 @dataclass(frozen=True)

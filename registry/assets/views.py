@@ -26,7 +26,8 @@ from registry.core.auth import Unauthenticated, bearer_token, public, roles_requ
 from registry.core.db import begin_write
 from registry.core.errors import DomainError, Forbidden, NotFound, RuleViolation, ValidationFailed
 from registry.core.labels import Label, find_label
-from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page, paginate_split
+from registry.core.pages import (apply_form_errors, form_choices_people, history, options_html, paginate_page,
+                                 paginate_split)
 from registry.core.security_events import SecurityEvent, record_refusal
 from registry.core.settings import get_settings
 from registry.extensions import db
@@ -43,6 +44,11 @@ MAX_BATCH = 50
 
 def _home() -> str:
     return get_settings()["home_country"]
+
+
+@bp.app_template_global("people_options")
+def people_options(choices, selected=None):
+    return options_html(choices, selected)
 
 
 @bp.app_template_global("can_view_asset")
@@ -551,9 +557,13 @@ def label_sheet():
     room_ids = request.args.getlist("room_ids", type=int)[:400]
     geometry = _geometry()
     items = services.label_views(db.session, ids, room_ids, unit=get_settings()["unit_short_name"])
+    # Each QR comes from the label cache (rendered once per code) and is embedded as a data: URI, so a
+    # sheet is one request instead of one more per label (issue 8: 1,000 labels in < 1 s when cached).
+    base_url, cache = get_settings()["base_url"], _qr_cache()
+    qr = {l.code: labelling.qr_data_uri(l.code, base_url=base_url, cache_dir=cache) for l in items}
     return render_template("labels/sheet.html", sheets=labelling.sheets(items, geometry), geometry=geometry,
                            geometries=labelling.GEOMETRIES.values(), count=len(items), asset_ids=ids,
-                           room_ids=room_ids)
+                           room_ids=room_ids, qr=qr)
 
 
 @bp.get("/print/labels/custom.css")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 5be94e0b61f5
+Revision ID: 946d90a1b8b1
 Revises: 
-Create Date: 2026-11-27 09:47:42.125752
+Create Date: 2026-11-27 11:46:57.632069
 
 """
 from alembic import op
@@ -80,6 +80,7 @@ def upgrade():
     sa.Column('commitment_expires_on', sa.Date(), nullable=True),
     sa.Column('status', sa.Enum('active', 'decommissioning', 'left', name='personstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('decommission_until', sa.Date(), nullable=True),
+    sa.Column('left_on', sa.Date(), nullable=True),
     sa.Column('phone', sa.String(length=40), nullable=False),
     sa.Column('notes', sa.Text(), nullable=False),
     sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
@@ -91,6 +92,12 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_persons_department'), ['department'], unique=False)
         batch_op.create_index(batch_op.f('ix_persons_name'), ['name'], unique=False)
 
+    op.create_table('registry_counters',
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('last', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('kind', 'year', name=op.f('pk_registry_counters'))
+    )
     op.create_table('security_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
@@ -124,6 +131,30 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_setup_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_setup_tokens_token_hash'))
     )
+    op.create_table('cooperation_projects',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('partner', sa.String(length=200), nullable=False),
+    sa.Column('partner_country', sa.String(length=2), nullable=False),
+    sa.Column('department', sa.String(length=120), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('starts_on', sa.Date(), nullable=True),
+    sa.Column('ends_on', sa.Date(), nullable=True),
+    sa.Column('review_status', sa.Enum('pending', 'passed', 'conditional', 'rejected', name='reviewstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('reviewed_by_id', sa.Integer(), nullable=True),
+    sa.Column('reviewed_on', sa.Date(), nullable=True),
+    sa.Column('conclusion', sa.Text(), nullable=False),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("review_status = 'pending' OR reviewed_on IS NOT NULL", name=op.f('ck_cooperation_projects_reviewed_has_date')),
+    sa.CheckConstraint('ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on', name=op.f('ck_cooperation_projects_period_order')),
+    sa.ForeignKeyConstraint(['reviewed_by_id'], ['persons.id'], name=op.f('fk_cooperation_projects_reviewed_by_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cooperation_projects'))
+    )
+    with op.batch_alter_table('cooperation_projects', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cooperation_projects_name'), ['name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_cooperation_projects_review_status'), ['review_status'], unique=False)
+
     op.create_table('reminders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -133,6 +164,7 @@ def upgrade():
     sa.Column('description', sa.String(length=300), nullable=False),
     sa.Column('acknowledged', sa.Boolean(), nullable=False),
     sa.Column('acknowledged_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_by', sa.String(length=64), nullable=False),
     sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['given_by_id'], ['persons.id'], name=op.f('fk_reminders_given_by_id_persons')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_reminders_person_id_persons')),
@@ -217,6 +249,75 @@ def upgrade():
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
+    op.create_table('assets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('registry_no', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.Enum('media', 'computer', 'storage', 'equipment', name='assetkind', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('subtype', sa.Enum('paper', 'disc', 'tape', 'film', 'laptop', 'desktop', 'server', 'usb_flash', 'external_disk', 'memory_card', 'printer', 'scanner', 'copier', 'camera', 'instrument', 'other', name='subtype', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('level', sa.Enum('unclassified', 'internal', 'confidential', 'secret', 'top_secret', name='level', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('secrecy_years', sa.Integer(), nullable=True),
+    sa.Column('declassify_on', sa.Date(), nullable=True),
+    sa.Column('custodian_id', sa.Integer(), nullable=True),
+    sa.Column('room_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.Enum('available', 'checked_out', 'missing', 'destroyed', name='assetstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('serial_no', sa.String(length=100), nullable=False),
+    sa.Column('model', sa.String(length=120), nullable=False),
+    sa.Column('doc_no', sa.String(length=80), nullable=False),
+    sa.Column('originator', sa.String(length=120), nullable=False),
+    sa.Column('pages', sa.Integer(), nullable=True),
+    sa.Column('copies', sa.Integer(), nullable=True),
+    sa.Column('copy_no', sa.Integer(), nullable=True),
+    sa.Column('original_id', sa.Integer(), nullable=True),
+    sa.Column('hdd_serial', sa.String(length=120), nullable=False),
+    sa.Column('mac', sa.String(length=60), nullable=False),
+    sa.Column('network', sa.Enum('classified', 'standalone', 'intranet', name='network', native_enum=False, create_constraint=True, length=16), nullable=True),
+    sa.Column('os', sa.String(length=120), nullable=False),
+    sa.Column('ip', sa.String(length=60), nullable=False),
+    sa.Column('capacity', sa.String(length=40), nullable=False),
+    sa.Column('foreign_supplied', sa.Boolean(), nullable=False),
+    sa.Column('label_code', sa.String(length=40), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('registered_on', sa.Date(), nullable=False),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('copies IS NULL OR copies >= 1', name=op.f('ck_assets_copies_positive')),
+    sa.CheckConstraint('copy_no IS NULL OR copy_no >= 1', name=op.f('ck_assets_copy_no_positive')),
+    sa.CheckConstraint('pages IS NULL OR pages >= 0', name=op.f('ck_assets_pages_nonneg')),
+    sa.ForeignKeyConstraint(['custodian_id'], ['persons.id'], name=op.f('fk_assets_custodian_id_persons')),
+    sa.ForeignKeyConstraint(['original_id'], ['assets.id'], name=op.f('fk_assets_original_id_assets')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_assets_room_id_rooms')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_assets')),
+    sa.UniqueConstraint('label_code', name=op.f('uq_assets_label_code')),
+    sa.UniqueConstraint('registry_no', name=op.f('uq_assets_registry_no'))
+    )
+    with op.batch_alter_table('assets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_assets_custodian_id'), ['custodian_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assets_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assets_level'), ['level'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assets_original_id'), ['original_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assets_room_id'), ['room_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assets_status'), ['status'], unique=False)
+
+    op.create_table('inventories',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('room_ids', registry.core.models.JSONText(), nullable=False),
+    sa.Column('scope_key', sa.String(length=400), nullable=False),
+    sa.Column('note', sa.String(length=500), nullable=False),
+    sa.Column('started_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_by_id', sa.Integer(), nullable=True),
+    sa.Column('started_by', sa.String(length=64), nullable=False),
+    sa.Column('closed_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_by', sa.String(length=64), nullable=False),
+    sa.Column('result', registry.core.models.JSONText(), nullable=True),
+    sa.ForeignKeyConstraint(['started_by_id'], ['users.id'], name=op.f('fk_inventories_started_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_inventories'))
+    )
+    with op.batch_alter_table('inventories', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inventories_closed_at'), ['closed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inventories_started_at'), ['started_at'], unique=False)
+        batch_op.create_index('uq_inventories_open_scope', ['scope_key'], unique=True, sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
+
     op.create_table('room_access',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('room_id', sa.Integer(), nullable=False),
@@ -249,6 +350,299 @@ def upgrade():
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('visitors',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('name_alt', sa.String(length=120), nullable=False),
+    sa.Column('nationality', sa.String(length=2), nullable=False),
+    sa.Column('id_doc_type', sa.Enum('passport', 'national_id', 'hk_macau_permit', 'taiwan_permit', 'other', name='iddoctype', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('id_doc_no', sa.String(length=40), nullable=False),
+    sa.Column('organization', sa.String(length=200), nullable=False),
+    sa.Column('position', sa.String(length=120), nullable=False),
+    sa.Column('purpose', sa.String(length=500), nullable=False),
+    sa.Column('host_id', sa.Integer(), nullable=True),
+    sa.Column('project_id', sa.Integer(), nullable=True),
+    sa.Column('arrives_on', sa.Date(), nullable=True),
+    sa.Column('departs_on', sa.Date(), nullable=True),
+    sa.Column('badge_code', sa.String(length=40), nullable=True),
+    sa.Column('blocked', sa.Boolean(), nullable=False),
+    sa.Column('blocked_reason', sa.String(length=500), nullable=False),
+    sa.Column('blocked_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('blocked_by', sa.String(length=64), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("NOT blocked OR blocked_reason <> ''", name=op.f('ck_visitors_blocked_has_reason')),
+    sa.CheckConstraint('departs_on IS NULL OR arrives_on IS NULL OR departs_on >= arrives_on', name=op.f('ck_visitors_window_order')),
+    sa.ForeignKeyConstraint(['host_id'], ['persons.id'], name=op.f('fk_visitors_host_id_persons')),
+    sa.ForeignKeyConstraint(['project_id'], ['cooperation_projects.id'], name=op.f('fk_visitors_project_id_cooperation_projects')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visitors')),
+    sa.UniqueConstraint('badge_code', name=op.f('uq_visitors_badge_code')),
+    sa.UniqueConstraint('id_doc_type', 'id_doc_no', name='uq_visitors_id_doc')
+    )
+    with op.batch_alter_table('visitors', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visitors_blocked'), ['blocked'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visitors_host_id'), ['host_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visitors_name'), ['name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visitors_project_id'), ['project_id'], unique=False)
+
+    op.create_table('approvals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('checkout', 'area_permission', 'provision', 'destruction', 'copy', name='approvalkind', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'approved', 'rejected', 'used', 'cancelled', name='approvalstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=True),
+    sa.Column('borrower_id', sa.Integer(), nullable=True),
+    sa.Column('visitor_id', sa.Integer(), nullable=True),
+    sa.Column('room_id', sa.Integer(), nullable=True),
+    sa.Column('provision_id', sa.Integer(), nullable=True),
+    sa.Column('asset_ids', registry.core.models.JSONText(), nullable=True),
+    sa.Column('purpose', sa.String(length=500), nullable=False),
+    sa.Column('details', registry.core.models.JSONText(), nullable=True),
+    sa.Column('requested_by', sa.Integer(), nullable=True),
+    sa.Column('requested_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_by', sa.Integer(), nullable=True),
+    sa.Column('decided_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reason', sa.String(length=1000), nullable=False),
+    sa.Column('used_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_for', sa.String(length=80), nullable=True),
+    sa.Column('cancelled_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'cancelled') OR decided_at IS NOT NULL", name=op.f('ck_approvals_decided_has_time')),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_approvals_asset_id_assets')),
+    sa.ForeignKeyConstraint(['borrower_id'], ['persons.id'], name=op.f('fk_approvals_borrower_id_persons')),
+    sa.ForeignKeyConstraint(['decided_by'], ['users.id'], name=op.f('fk_approvals_decided_by_users')),
+    sa.ForeignKeyConstraint(['requested_by'], ['users.id'], name=op.f('fk_approvals_requested_by_users')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_approvals_room_id_rooms')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_approvals'))
+    )
+    with op.batch_alter_table('approvals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_approvals_asset_id'), ['asset_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_borrower_id'), ['borrower_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_kind'), ['kind'], unique=False)
+        batch_op.create_index('ix_approvals_kind_status', ['kind', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_provision_id'), ['provision_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_requested_at'), ['requested_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_approvals_visitor_id'), ['visitor_id'], unique=False)
+
+    op.create_table('area_permissions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('visitor_id', sa.Integer(), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=False),
+    sa.Column('valid_from', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('valid_until', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('escort_required', sa.Boolean(), nullable=False),
+    sa.Column('approval_id', sa.Integer(), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=False),
+    sa.Column('granted_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_by', sa.String(length=64), nullable=False),
+    sa.Column('revoke_reason', sa.String(length=500), nullable=False),
+    sa.CheckConstraint('valid_until > valid_from', name=op.f('ck_area_permissions_window_order')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_area_permissions_room_id_rooms')),
+    sa.ForeignKeyConstraint(['visitor_id'], ['visitors.id'], name=op.f('fk_area_permissions_visitor_id_visitors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_area_permissions'))
+    )
+    with op.batch_alter_table('area_permissions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_area_permissions_approval_id'), ['approval_id'], unique=False)
+        batch_op.create_index('ix_area_permissions_lookup', ['visitor_id', 'room_id', 'valid_until'], unique=False)
+        batch_op.create_index(batch_op.f('ix_area_permissions_room_id'), ['room_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_area_permissions_visitor_id'), ['visitor_id'], unique=False)
+
+    op.create_table('asset_scopes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=False),
+    sa.Column('department', sa.String(length=120), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint('(department IS NULL) <> (person_id IS NULL)', name=op.f('ck_asset_scopes_one_of')),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_asset_scopes_asset_id_assets')),
+    sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_asset_scopes_person_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_asset_scopes'))
+    )
+    with op.batch_alter_table('asset_scopes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_asset_scopes_asset_id'), ['asset_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_asset_scopes_person_id'), ['person_id'], unique=False)
+
+    op.create_table('equipment_inspections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=False),
+    sa.Column('date', sa.Date(), nullable=False),
+    sa.Column('inspector', sa.String(length=200), nullable=False),
+    sa.Column('result', sa.Enum('passed', 'failed', name='inspectionresult', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_equipment_inspections_asset_id_assets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_equipment_inspections'))
+    )
+    with op.batch_alter_table('equipment_inspections', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_equipment_inspections_asset_id'), ['asset_id'], unique=False)
+
+    op.create_table('inventory_scans',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('inventory_id', sa.Integer(), nullable=False),
+    sa.Column('at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=True),
+    sa.Column('code', sa.String(length=80), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=True),
+    sa.Column('outcome', sa.Enum('seen', 'wrong_room', 'unknown', 'revoked', 'on_loan', 'found', 'destroyed', 'room', 'repeat', name='scanoutcome', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('scanned_by_id', sa.Integer(), nullable=True),
+    sa.Column('scanned_by', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_inventory_scans_asset_id_assets')),
+    sa.ForeignKeyConstraint(['inventory_id'], ['inventories.id'], name=op.f('fk_inventory_scans_inventory_id_inventories')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_inventory_scans_room_id_rooms')),
+    sa.ForeignKeyConstraint(['scanned_by_id'], ['users.id'], name=op.f('fk_inventory_scans_scanned_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_inventory_scans'))
+    )
+    with op.batch_alter_table('inventory_scans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inventory_scans_asset_id'), ['asset_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inventory_scans_inventory_id'), ['inventory_id'], unique=False)
+
+    op.create_table('checkouts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=False),
+    sa.Column('borrower_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=300), nullable=False),
+    sa.Column('out_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('handled_by', sa.Integer(), nullable=True),
+    sa.Column('approval_id', sa.Integer(), nullable=True),
+    sa.Column('device_id', sa.Integer(), nullable=True),
+    sa.Column('self_service', sa.Boolean(), nullable=False),
+    sa.Column('batch', sa.String(length=32), nullable=True),
+    sa.Column('returned_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_by', sa.Integer(), nullable=True),
+    sa.Column('condition', sa.Enum('intact', 'damaged', 'seal_broken', 'incomplete', name='returncondition', native_enum=False, create_constraint=True, length=16), nullable=True),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('overdue_reported_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('due_at >= out_at', name=op.f('ck_checkouts_due_after_out')),
+    sa.CheckConstraint('returned_at IS NULL OR condition IS NOT NULL', name=op.f('ck_checkouts_returned_has_condition')),
+    sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], name=op.f('fk_checkouts_approval_id_approvals')),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_checkouts_asset_id_assets')),
+    sa.ForeignKeyConstraint(['borrower_id'], ['persons.id'], name=op.f('fk_checkouts_borrower_id_persons')),
+    sa.ForeignKeyConstraint(['device_id'], ['assets.id'], name=op.f('fk_checkouts_device_id_assets')),
+    sa.ForeignKeyConstraint(['handled_by'], ['users.id'], name=op.f('fk_checkouts_handled_by_users')),
+    sa.ForeignKeyConstraint(['received_by'], ['users.id'], name=op.f('fk_checkouts_received_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_checkouts')),
+    sa.UniqueConstraint('approval_id', name=op.f('uq_checkouts_approval_id'))
+    )
+    with op.batch_alter_table('checkouts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_checkouts_asset_id'), ['asset_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkouts_batch'), ['batch'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkouts_borrower_id'), ['borrower_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_checkouts_due_at'), ['due_at'], unique=False)
+        batch_op.create_index('ix_checkouts_open_due', ['due_at'], unique=False, sqlite_where=sa.text('returned_at IS NULL'), postgresql_where=sa.text('returned_at IS NULL'))
+        batch_op.create_index(batch_op.f('ix_checkouts_out_at'), ['out_at'], unique=False)
+        batch_op.create_index('uq_checkouts_open_asset', ['asset_id'], unique=True, sqlite_where=sa.text('returned_at IS NULL'), postgresql_where=sa.text('returned_at IS NULL'))
+
+    op.create_table('destructions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('method', sa.Enum('shredding', 'pulping', 'incineration', 'degaussing', 'physical', 'other', name='destructionmethod', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('destroyed_on', sa.Date(), nullable=False),
+    sa.Column('place', sa.String(length=200), nullable=False),
+    sa.Column('approval_id', sa.Integer(), nullable=False),
+    sa.Column('performed_by_id', sa.Integer(), nullable=False),
+    sa.Column('note', sa.String(length=1000), nullable=False),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], name=op.f('fk_destructions_approval_id_approvals')),
+    sa.ForeignKeyConstraint(['performed_by_id'], ['persons.id'], name=op.f('fk_destructions_performed_by_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_destructions')),
+    sa.UniqueConstraint('approval_id', name=op.f('uq_destructions_approval_id'))
+    )
+    with op.batch_alter_table('destructions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_destructions_destroyed_on'), ['destroyed_on'], unique=False)
+
+    op.create_table('provisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('material', sa.String(length=500), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=True),
+    sa.Column('level', sa.Enum('unclassified', 'internal', 'confidential', 'secret', 'top_secret', name='level', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('recipient', sa.String(length=200), nullable=False),
+    sa.Column('recipient_country', sa.String(length=2), nullable=False),
+    sa.Column('purpose', sa.String(length=1000), nullable=False),
+    sa.Column('legal_basis', sa.String(length=500), nullable=False),
+    sa.Column('copies', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=True),
+    sa.Column('reviewed_on', sa.Date(), nullable=True),
+    sa.Column('review_outcome', sa.Enum('passed', 'conditional', 'rejected', name='reviewoutcome', native_enum=False, create_constraint=True, length=16), nullable=True),
+    sa.Column('review_conclusion', sa.Text(), nullable=False),
+    sa.Column('treatment', sa.Enum('none_needed', 'declassified', 'technical', 'extract', name='treatment', native_enum=False, create_constraint=True, length=16), nullable=True),
+    sa.Column('treated_on', sa.Date(), nullable=True),
+    sa.Column('treatment_note', sa.Text(), nullable=False),
+    sa.Column('approval_id', sa.Integer(), nullable=True),
+    sa.Column('agreement_no', sa.String(length=100), nullable=False),
+    sa.Column('agreement_signed_on', sa.Date(), nullable=True),
+    sa.Column('agreement_parties', sa.String(length=500), nullable=False),
+    sa.Column('status', sa.Enum('requested', 'approved', 'provided', 'rejected', name='provisionstatus', native_enum=False, create_constraint=True, length=16), nullable=False),
+    sa.Column('provided_on', sa.Date(), nullable=True),
+    sa.Column('provided_by', sa.String(length=64), nullable=False),
+    sa.Column('rejected_reason', sa.String(length=1000), nullable=False),
+    sa.Column('requested_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status <> 'provided' OR provided_on IS NOT NULL", name=op.f('ck_provisions_provided_has_date')),
+    sa.CheckConstraint('copies >= 1', name=op.f('ck_provisions_copies_positive')),
+    sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], name=op.f('fk_provisions_approval_id_approvals')),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_provisions_asset_id_assets')),
+    sa.ForeignKeyConstraint(['project_id'], ['cooperation_projects.id'], name=op.f('fk_provisions_project_id_cooperation_projects')),
+    sa.ForeignKeyConstraint(['requested_by'], ['users.id'], name=op.f('fk_provisions_requested_by_users')),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['persons.id'], name=op.f('fk_provisions_reviewer_id_persons')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provisions'))
+    )
+    with op.batch_alter_table('provisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_provisions_approval_id'), ['approval_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_provisions_asset_id'), ['asset_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_provisions_level'), ['level'], unique=False)
+        batch_op.create_index(batch_op.f('ix_provisions_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_provisions_status'), ['status'], unique=False)
+
+    op.create_table('visits',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('visitor_id', sa.Integer(), nullable=False),
+    sa.Column('room_id', sa.Integer(), nullable=False),
+    sa.Column('escort_id', sa.Integer(), nullable=True),
+    sa.Column('permission_id', sa.Integer(), nullable=True),
+    sa.Column('entered_at', registry.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('exited_at', registry.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('logged_by_id', sa.Integer(), nullable=True),
+    sa.Column('logged_by', sa.String(length=64), nullable=False),
+    sa.Column('exit_logged_by', sa.String(length=64), nullable=False),
+    sa.Column('devices', registry.core.models.JSONText(), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=False),
+    sa.CheckConstraint('exited_at IS NULL OR exited_at >= entered_at', name=op.f('ck_visits_exit_after_entry')),
+    sa.ForeignKeyConstraint(['escort_id'], ['persons.id'], name=op.f('fk_visits_escort_id_persons')),
+    sa.ForeignKeyConstraint(['logged_by_id'], ['users.id'], name=op.f('fk_visits_logged_by_id_users')),
+    sa.ForeignKeyConstraint(['permission_id'], ['area_permissions.id'], name=op.f('fk_visits_permission_id_area_permissions')),
+    sa.ForeignKeyConstraint(['room_id'], ['rooms.id'], name=op.f('fk_visits_room_id_rooms')),
+    sa.ForeignKeyConstraint(['visitor_id'], ['visitors.id'], name=op.f('fk_visits_visitor_id_visitors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visits'))
+    )
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visits_entered_at'), ['entered_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_escort_id'), ['escort_id'], unique=False)
+        batch_op.create_index('ix_visits_open_escort', ['escort_id', 'room_id'], unique=False, sqlite_where=sa.text('exited_at IS NULL'), postgresql_where=sa.text('exited_at IS NULL'))
+        batch_op.create_index('ix_visits_open_room', ['room_id', 'entered_at'], unique=False, sqlite_where=sa.text('exited_at IS NULL'), postgresql_where=sa.text('exited_at IS NULL'))
+        batch_op.create_index(batch_op.f('ix_visits_room_id'), ['room_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_visitor_id'), ['visitor_id'], unique=False)
+        batch_op.create_index('uq_visits_open', ['visitor_id'], unique=True, sqlite_where=sa.text('exited_at IS NULL'), postgresql_where=sa.text('exited_at IS NULL'))
+
+    op.create_table('destruction_items',
+    sa.Column('destruction_id', sa.Integer(), nullable=False),
+    sa.Column('asset_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], name=op.f('fk_destruction_items_asset_id_assets')),
+    sa.ForeignKeyConstraint(['destruction_id'], ['destructions.id'], name=op.f('fk_destruction_items_destruction_id_destructions')),
+    sa.PrimaryKeyConstraint('destruction_id', 'asset_id', name=op.f('pk_destruction_items')),
+    sa.UniqueConstraint('asset_id', name=op.f('uq_destruction_items_asset_id'))
+    )
+    op.create_table('destruction_witnesses',
+    sa.Column('destruction_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['destruction_id'], ['destructions.id'], name=op.f('fk_destruction_witnesses_destruction_id_destructions')),
+    sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_destruction_witnesses_person_id_persons')),
+    sa.PrimaryKeyConstraint('destruction_id', 'person_id', name=op.f('pk_destruction_witnesses'))
+    )
     # ### end Alembic commands ###
     # The audit trail and security events are append-only in the database itself (SPEC §5).
     install_append_only_triggers(op.get_bind())
@@ -256,6 +650,79 @@ def upgrade():
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('destruction_witnesses')
+    op.drop_table('destruction_items')
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index('uq_visits_open', sqlite_where=sa.text('exited_at IS NULL'), postgresql_where=sa.text('exited_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_visits_visitor_id'))
+        batch_op.drop_index(batch_op.f('ix_visits_room_id'))
+        batch_op.drop_index('ix_visits_open_room', sqlite_where=sa.text('exited_at IS NULL'), postgresql_where=sa.text('exited_at IS NULL'))
+        batch_op.drop_index('ix_visits_open_escort', sqlite_where=sa.text('exited_at IS NULL'), postgresql_where=sa.text('exited_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_visits_escort_id'))
+        batch_op.drop_index(batch_op.f('ix_visits_entered_at'))
+
+    op.drop_table('visits')
+    with op.batch_alter_table('provisions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_provisions_status'))
+        batch_op.drop_index(batch_op.f('ix_provisions_project_id'))
+        batch_op.drop_index(batch_op.f('ix_provisions_level'))
+        batch_op.drop_index(batch_op.f('ix_provisions_asset_id'))
+        batch_op.drop_index(batch_op.f('ix_provisions_approval_id'))
+
+    op.drop_table('provisions')
+    with op.batch_alter_table('destructions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_destructions_destroyed_on'))
+
+    op.drop_table('destructions')
+    with op.batch_alter_table('checkouts', schema=None) as batch_op:
+        batch_op.drop_index('uq_checkouts_open_asset', sqlite_where=sa.text('returned_at IS NULL'), postgresql_where=sa.text('returned_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_checkouts_out_at'))
+        batch_op.drop_index('ix_checkouts_open_due', sqlite_where=sa.text('returned_at IS NULL'), postgresql_where=sa.text('returned_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_checkouts_due_at'))
+        batch_op.drop_index(batch_op.f('ix_checkouts_borrower_id'))
+        batch_op.drop_index(batch_op.f('ix_checkouts_batch'))
+        batch_op.drop_index(batch_op.f('ix_checkouts_asset_id'))
+
+    op.drop_table('checkouts')
+    with op.batch_alter_table('inventory_scans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inventory_scans_inventory_id'))
+        batch_op.drop_index(batch_op.f('ix_inventory_scans_asset_id'))
+
+    op.drop_table('inventory_scans')
+    with op.batch_alter_table('equipment_inspections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_equipment_inspections_asset_id'))
+
+    op.drop_table('equipment_inspections')
+    with op.batch_alter_table('asset_scopes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_asset_scopes_person_id'))
+        batch_op.drop_index(batch_op.f('ix_asset_scopes_asset_id'))
+
+    op.drop_table('asset_scopes')
+    with op.batch_alter_table('area_permissions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_area_permissions_visitor_id'))
+        batch_op.drop_index(batch_op.f('ix_area_permissions_room_id'))
+        batch_op.drop_index('ix_area_permissions_lookup')
+        batch_op.drop_index(batch_op.f('ix_area_permissions_approval_id'))
+
+    op.drop_table('area_permissions')
+    with op.batch_alter_table('approvals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_approvals_visitor_id'))
+        batch_op.drop_index(batch_op.f('ix_approvals_status'))
+        batch_op.drop_index(batch_op.f('ix_approvals_requested_at'))
+        batch_op.drop_index(batch_op.f('ix_approvals_provision_id'))
+        batch_op.drop_index('ix_approvals_kind_status')
+        batch_op.drop_index(batch_op.f('ix_approvals_kind'))
+        batch_op.drop_index(batch_op.f('ix_approvals_borrower_id'))
+        batch_op.drop_index(batch_op.f('ix_approvals_asset_id'))
+
+    op.drop_table('approvals')
+    with op.batch_alter_table('visitors', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_visitors_project_id'))
+        batch_op.drop_index(batch_op.f('ix_visitors_name'))
+        batch_op.drop_index(batch_op.f('ix_visitors_host_id'))
+        batch_op.drop_index(batch_op.f('ix_visitors_blocked'))
+
+    op.drop_table('visitors')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
 
@@ -266,6 +733,21 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_room_access_person_id'))
 
     op.drop_table('room_access')
+    with op.batch_alter_table('inventories', schema=None) as batch_op:
+        batch_op.drop_index('uq_inventories_open_scope', sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_inventories_started_at'))
+        batch_op.drop_index(batch_op.f('ix_inventories_closed_at'))
+
+    op.drop_table('inventories')
+    with op.batch_alter_table('assets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_assets_status'))
+        batch_op.drop_index(batch_op.f('ix_assets_room_id'))
+        batch_op.drop_index(batch_op.f('ix_assets_original_id'))
+        batch_op.drop_index(batch_op.f('ix_assets_level'))
+        batch_op.drop_index(batch_op.f('ix_assets_kind'))
+        batch_op.drop_index(batch_op.f('ix_assets_custodian_id'))
+
+    op.drop_table('assets')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 
@@ -286,6 +768,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_reminders_person_id'))
 
     op.drop_table('reminders')
+    with op.batch_alter_table('cooperation_projects', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cooperation_projects_review_status'))
+        batch_op.drop_index(batch_op.f('ix_cooperation_projects_name'))
+
+    op.drop_table('cooperation_projects')
     op.drop_table('setup_tokens')
     op.drop_table('settings')
     with op.batch_alter_table('security_events', schema=None) as batch_op:
@@ -293,6 +780,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_security_events_at'))
 
     op.drop_table('security_events')
+    op.drop_table('registry_counters')
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_persons_name'))
         batch_op.drop_index(batch_op.f('ix_persons_department'))
