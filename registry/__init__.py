@@ -85,9 +85,16 @@ def resolve_secret_key(app: Flask) -> str:
                 fh.write(key + "\n")
     if isinstance(key, bytes):
         key = key.decode()
-    if len(key) < 32 or key.lower() in KNOWN_BAD_KEYS or len(set(key)) < 8:
+    if weak_key(key):
         raise RuntimeError("SECRET_KEY is too short or a known example value: use at least 32 random bytes.")
+    # an old key kept for rotation still verifies cookies: it must be as strong as the current one
+    if any(weak_key(k.decode() if isinstance(k, bytes) else str(k)) for k in app.config.get("SECRET_KEY_FALLBACKS") or []):
+        raise RuntimeError("SECRET_KEY_FALLBACKS holds a short or known example key: remove it.")
     return key
+
+
+def weak_key(key: str) -> bool:
+    return len(key) < 32 or key.lower() in KNOWN_BAD_KEYS or len(set(key)) < 8
 
 
 def configure_logging(app: Flask) -> None:

@@ -29,6 +29,7 @@ def base_config(**extra) -> dict:
         "RATELIMIT_ENABLED": False,
         "BASE_URL": "https://registry.example.test",
         "LOGIN_LOCK_BASE_SECONDS": 60,
+        "BABEL_DEFAULT_LOCALE": "en",  # tests read English unless they ask for Chinese (the product default is zh_CN)
     }
     cfg.update(extra)
     return cfg

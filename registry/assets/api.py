@@ -228,14 +228,14 @@ def list_checkouts():
 @doc("Resolve a label code (asset, room or visitor badge); 404 unknown or not allowed, 410 revoked (recorded)",
      tags=["scan"], response="ScanResult", errors=(404, 410))
 def scan_code(code):
-    begin_write(db.session)  # a revoked code is recorded even though this is a GET
     found = scan.resolve_code(db.session, current_user, code[:60], home_country=_home())
-    if found.outcome == "ok":
+    if found.outcome == "ok":  # a read: no write lock for the common case (issue 8)
         return {"type": found.target_type, "id": found.target_id, "url": found.url}
     if found.outcome == "revoked":
         raise violation("label_revoked", kind="revoked_label_scanned", subject=_subject(found),
                         label=f"{found.label.code[:4]}…", target_type=found.target_type)
     if found.label is not None and found.label.is_revoked:
+        begin_write(db.session)  # a revoked code is recorded even though this is a GET
         scan.record_revoked_scan(db.session, current_user, found)
         db.session.commit()
     raise NotFound()

@@ -71,8 +71,9 @@ def _rooms():
 
 
 def _computers():
-    return db.session.scalars(sa.select(Asset).where(Asset.kind == AssetKind.COMPUTER,
-                                                     Asset.status != AssetStatus.DESTROYED)
+    # rows with .id, .registry_no, .level (what the select shows), not whole Asset entities (issue 8)
+    return db.session.execute(sa.select(Asset.id, Asset.registry_no, Asset.level)
+                              .where(Asset.kind == AssetKind.COMPUTER, Asset.status != AssetStatus.DESTROYED)
                               .order_by(Asset.registry_no)).all()
 
 
@@ -460,11 +461,11 @@ def scan_code(code):
     unknown code and one the user may not see get the same 'nothing here' page."""
     if not current_user.is_authenticated:
         return render_template("assets/scan_public.html")
-    begin_write(db.session)  # a GET that may record a revoked-label scan
     found = scan.resolve_code(db.session, current_user, code[:60], home_country=_home())
-    if found.outcome == "ok":
+    if found.outcome == "ok":  # a read: no write lock for the common case (issue 8)
         return redirect(found.url)
     if found.label is not None and found.label.is_revoked:
+        begin_write(db.session)  # a GET that records a revoked-label scan
         scan.record_revoked_scan(db.session, current_user, found)
         db.session.commit()
     if found.outcome == "revoked":

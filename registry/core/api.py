@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from registry.core.errors import DomainError, ValidationFailed
+from registry.core.urls import MAX_ID
 from registry.extensions import db
 
 MAX_PER_PAGE = 200
@@ -70,7 +71,7 @@ def int_arg(name: str, default: int | None = None, *, minimum: int = 1, maximum:
         value = int(raw)
     except ValueError:
         raise ValidationFailed(details={name: [_("Must be a whole number.")]}) from None
-    if value < minimum or (maximum is not None and value > maximum) or abs(value) > 2**62:
+    if value < minimum or (maximum is not None and value > maximum) or abs(value) > MAX_ID:  # 32-bit columns
         raise ValidationFailed(details={name: [_("Out of range.")]})
     return value
 

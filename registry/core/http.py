@@ -12,7 +12,7 @@ from flask import current_app, flash, g, jsonify, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from registry.core import context
 from registry.core.auth import Unauthenticated, bearer_token, is_api_request
@@ -52,6 +52,9 @@ def init_request():
     if limit and (request.content_length or 0) > limit:
         # refused before anything else, whether or not the view would read the body
         raise RequestEntityTooLarge()
+    if "\x00" in request.path or any("\x00" in v for _k, vs in request.args.lists() for v in vs):
+        # a NUL in a URL is never data (PostgreSQL cannot even compare text with it): 400 for every route
+        raise BadRequest(_("The request contains a NUL character."))
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and current_app.config.get("WTF_CSRF_ENABLED", True):
         if not (is_api_request() and (bearer_token() or request.path in CSRF_EXEMPT_PATHS)):
             csrf.protect()

@@ -20,11 +20,13 @@ def normalise(lang: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """User's saved choice, then the session's choice, then ?lang=, then the browser, then zh_CN."""
+    """User's saved choice, then the session's choice, then the browser, then zh_CN.
+
+    (`?lang=` is not read: on export URLs it chooses the workbook's language, not the page's.)"""
     if not request:
         return current_app.config["BABEL_DEFAULT_LOCALE"]
     user_locale = getattr(current_user, "locale", None) if current_user and current_user.is_authenticated else None
-    for candidate in (user_locale, session.get("lang"), request.args.get("lang")):
+    for candidate in (user_locale, session.get("lang")):
         lang = normalise(candidate)
         if lang:
             return lang

@@ -81,6 +81,22 @@ def form_choices_people(session, active_only: bool = True):
     return [(pid, f"{name} ({number})") for pid, name, number in session.execute(stmt)]
 
 
+def options_html(choices, selected=None):
+    """<option> elements for (value, label) pairs, built in one pass. A select of every person (~20,000)
+    renders in a few milliseconds instead of hundreds through a Jinja loop (issue 8). Same markup as
+    `{% for v, l in choices %}<option value="{{ v }}"{% if v|string == selected|string %} selected{% endif %}>{{ l }}</option>{% endfor %}`;
+    `selected` may be one value or a collection of values."""
+    from markupsafe import Markup, escape
+
+    if isinstance(selected, (list, tuple, set, frozenset)):
+        chosen = {str(s) for s in selected}
+    else:
+        chosen = set() if selected in (None, "") else {str(selected)}
+    return Markup("".join(
+        f'<option value="{escape(v)}"{" selected" if str(v) in chosen else ""}>{escape(label)}</option>'
+        for v, label in choices))
+
+
 def refused(exc) -> None:
     """Record a RuleViolation as a security event (after rolling back) and flash its reason."""
     from flask import flash

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from registry.core.models import Level, utcnow
 
@@ -96,7 +97,9 @@ def permissions_expiring(session, now: datetime, days: int = 7, limit: int | Non
                    AreaPermission.valid_until >= now, AreaPermission.valid_until <= now + timedelta(days=days))
     if limit is None:
         return session.scalar(sa.select(sa.func.count(AreaPermission.id)).where(cond)) or 0
-    return list(session.scalars(sa.select(AreaPermission).where(cond).order_by(AreaPermission.valid_until).limit(limit)))
+    return list(session.scalars(sa.select(AreaPermission).where(cond).order_by(AreaPermission.valid_until)
+                                .options(selectinload(AreaPermission.visitor), selectinload(AreaPermission.room))
+                                .limit(limit)))  # visitor and room with the list, not one query per row
 
 
 # ------------------------------------------------------------------ approvals, refusals

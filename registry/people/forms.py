@@ -50,9 +50,15 @@ class PersonForm(FlaskForm):
         if field.data and self.commitment_signed_on.data and field.data < self.commitment_signed_on.data:
             raise ValidationError(_l("Must not be before the signing date."))
 
-    def validate_decommission_until(self, field):
-        if self.status.data == PersonStatus.DECOMMISSIONING.value and not field.data:
-            raise ValidationError(_l("Give the end of the decommissioning period."))
+    def validate(self, extra_validators=None):
+        """The end of the decommissioning period is required with that status (Optional() on the
+        field would skip an inline validator when the date is empty)."""
+        ok = super().validate(extra_validators)
+        if self.status.data == PersonStatus.DECOMMISSIONING.value and not self.decommission_until.data:
+            self.decommission_until.errors = list(self.decommission_until.errors) + [
+                _l("Give the end of the decommissioning period.")]
+            return False
+        return ok
         if field.data and self.left_on.data and field.data < self.left_on.data:
             raise ValidationError(_l("Must not be before the date the person left the post."))
 

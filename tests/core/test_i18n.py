@@ -1,5 +1,7 @@
 """Every user-facing string is translated to Chinese; pages switch language."""
 
+import pytest
+
 from registry import i18n_tool
 
 
@@ -31,6 +33,11 @@ def test_chinese_by_browser_and_by_choice(client, as_role):
     assert "Dashboard" in html and 'lang="en"' in html
 
 
-def test_default_language_is_chinese(as_role):
-    c = as_role("officer")
-    assert 'lang="zh-CN"' in c.get("/").get_data(as_text=True)
+class TestProductDefault:
+    @pytest.fixture
+    def app_config(self):
+        return {"BABEL_DEFAULT_LOCALE": "zh_CN"}
+
+    def test_default_language_is_chinese(self, as_role):
+        c = as_role("officer")
+        assert 'lang="zh-CN"' in c.get("/").get_data(as_text=True)

@@ -8,10 +8,10 @@ demo data. Each answer must pass:
 - response_schema_conformance: the body matches the documented schema;
 - error_shape (ours): every 4xx/5xx body is exactly {"error": {"code", "message", "details"}}.
 
-FUZZ_EXAMPLES sets the examples per operation and generation mode (default 12; the run is
-derandomised, so a failure reproduces). Operations with a known defect in a domain are listed
-in KNOWN_DEFECTS and run as strict xfails: when the defect is fixed, the xfail turns red and the
-entry must go.
+FUZZ_EXAMPLES sets the examples per operation and generation mode (default 6; the run is
+derandomised, so a failure reproduces). Known domain defects are kept out of the generated
+requests (AVOID_FIELDS) or out of one check (RELAXED), each pointing at a deterministic strict
+xfail that turns red when the defect is fixed.
 """
 
 from __future__ import annotations
@@ -31,12 +31,20 @@ from registry.core import openapi
 from registry.extensions import db
 from tests.conftest import base_config
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 
-# "METHOD /path": "what is wrong (owner)". Each is a strict xfail; see the module docstring.
-KNOWN_DEFECTS: dict[str, str] = {
-    "POST /api/v1/visits": "answers 404 not_found for an unknown visitor_id/room_id/escort_id in the body, but "
-                           "its @doc (ENTRY_ERRORS in registry/visits/api.py) does not list 404 (visits)",
+# Known domain defects that the generator would hit at random: the offending field is dropped
+# from generated bodies so the rest of the operation is still fuzzed, and each defect has a
+# deterministic strict xfail elsewhere that turns red once it is fixed.
+AVOID_FIELDS: dict[str, dict[str, str]] = {
+    "POST /api/v1/assets": {"subtype": "tests/hardening/test_injection.py::test_unknown_choice_in_body_is_422"},
+    "PATCH /api/v1/assets/{asset_id}": {"subtype": "tests/hardening/test_injection.py::test_unknown_choice_in_body_is_422"},
+}
+# A check left out for one operation, with the reason; each has a targeted strict xfail below.
+RELAXED: dict[str, tuple] = {
+    "POST /api/v1/visits": (status_code_conformance,
+                            "404 for an unknown visitor/room/escort id is not documented: "
+                            "test_visit_entry_documents_its_404"),
 }
 
 
@@ -104,10 +112,7 @@ def fuzz_schema(fuzz_app):
 
 def _params():
     for label in OPERATIONS:
-        marks = [pytest.mark.slow]
-        if label in KNOWN_DEFECTS:
-            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[label]))
-        yield pytest.param(label, id=label, marks=marks)
+        yield pytest.param(label, id=label, marks=[pytest.mark.slow])
 
 
 @pytest.mark.parametrize("label", list(_params()))
@@ -115,7 +120,8 @@ def test_operation_survives_fuzzing(label, fuzz_app, fuzz_schema):
     op = fuzz_schema.get(label)
     assert op is not None, f"{label} is in the app's document but schemathesis did not load it"
     headers = {"Authorization": f"Bearer {fuzz_app.fuzz_token}"}
-    checks = [not_a_server_error, status_code_conformance, response_schema_conformance]
+    checks = [c for c in (not_a_server_error, status_code_conformance, response_schema_conformance)
+              if c is not RELAXED.get(label, (None,))[0]]
     modes = [GenerationMode.POSITIVE]
     if op.path_parameters or op.query or op.body:  # nothing to violate otherwise
         modes.append(GenerationMode.NEGATIVE)
@@ -124,7 +130,22 @@ def test_operation_survives_fuzzing(label, fuzz_app, fuzz_schema):
                   suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
         @given(case=op.as_strategy(generation_mode=mode))
         def run(case):
+            if isinstance(case.body, dict):
+                for field in AVOID_FIELDS.get(label, {}):
+                    case.body.pop(field, None)
             response = case.call(headers=headers)
             case.validate_response(response, checks=checks, additional_checks=[error_shape])
 
         run()
+
+
+@pytest.mark.xfail(strict=True, reason="visits: POST /api/v1/visits answers 404 not_found for an unknown visitor_id, "
+                                       "room_id or escort_id, but its @doc (ENTRY_ERRORS in registry/visits/api.py) "
+                                       "does not list 404")
+def test_visit_entry_documents_its_404(fuzz_app):
+    doc = fuzz_app.test_client().get("/api/v1/openapi.json").get_json()
+    documented = set(doc["paths"]["/api/v1/visits"]["post"]["responses"])
+    resp = fuzz_app.test_client().post("/api/v1/visits", json={"visitor_id": 2**31 - 9, "room_id": 1},
+                                       headers={"Authorization": f"Bearer {fuzz_app.fuzz_token}"})
+    assert resp.status_code >= 400
+    assert str(resp.status_code) in documented, (resp.status_code, sorted(documented))

@@ -212,15 +212,26 @@ def test_body_over_the_limit_is_413_everywhere(inj_app, admin_client):
             resp = client.open(url, method=method, data=too_big, headers=headers)
             assert resp.status_code == 413, (method, rule.rule, resp.status_code)
     # forms: a multipart field beyond MAX_FORM_MEMORY_SIZE, and a whole body beyond MAX_CONTENT_LENGTH
-    field = "x" * (inj_app.config["MAX_FORM_MEMORY_SIZE"] + 1)
-    assert admin_client.post("/people/new", data={"name": field, "employee_no": "E"},
-                             content_type="multipart/form-data").status_code == 413
+    field = b"x" * (inj_app.config["MAX_FORM_MEMORY_SIZE"] + 1)
+    body, ctype = _multipart({"name": field, "employee_no": b"E"})
+    assert admin_client.post("/people/new", data=body, content_type=ctype).status_code == 413
     assert admin_client.post("/rooms/new", data=too_big, content_type="application/x-www-form-urlencoded"
                              ).status_code == 413
-    upload = {"file": (io.BytesIO(b"x" * (inj_app.config["MAX_CONTENT_LENGTH"] + 1)), "big.xlsx")}
-    resp = client.post("/api/v1/imports/people", data=upload, headers={"Authorization": headers["Authorization"]},
-                       content_type="multipart/form-data")
-    assert resp.status_code == 413
+    body, ctype = _multipart({"dry_run": b"true"}, file=b"x" * (inj_app.config["MAX_CONTENT_LENGTH"] + 1))
+    resp = client.post("/api/v1/imports/people", data=body, content_type=ctype,
+                       headers={"Authorization": headers["Authorization"]})
+    assert resp.status_code == 413 and resp.get_json()["error"]["code"] == "too_large"
+
+
+def _multipart(fields: dict[str, bytes], file: bytes | None = None) -> tuple[bytes, str]:
+    """A multipart body built by hand (the test client would spool a large one to a temp file)."""
+    boundary = "hardening-boundary-7f3a"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode() + v + b"\r\n"
+             for k, v in fields.items()]
+    if file is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.xlsx"\r\n'
+                     f'Content-Type: application/octet-stream\r\n\r\n'.encode() + file + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def test_page_form_refuses_control_characters(admin_client):

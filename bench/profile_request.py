@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Profile one request path in-process (Flask test client) with pyinstrument, and count its SQL.
+
+    .venv/bin/python bench/profile_request.py --db /tmp/perf/full.sqlite --path /items/{id}/act -n 50
+    .venv/bin/python bench/profile_request.py --db /tmp/perf/full.sqlite --path /api/v1/scan/{code} --bearer
+    .venv/bin/python bench/profile_request.py --db ... --method POST --path /api/v1/assets/{id}/checkout ...
+
+{id} and {code} are filled from random assets. Prints time per request (wall, CPU), statements per
+request, the slowest statements, and the pyinstrument tree (--html FILE to save it as HTML).
+Needs pyinstrument (bench/requirements.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PASSWORD, make_app, normalise_url  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--path", required=True)
+    ap.add_argument("-n", type=int, default=30)
+    ap.add_argument("--user", default="bench_officer")
+    ap.add_argument("--bearer", action="store_true", help="use a bearer token instead of a cookie session")
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--html", default="")
+    ap.add_argument("--show-sql", type=int, default=8)
+    a = ap.parse_args(argv)
+    import sqlalchemy as sa
+
+    url = normalise_url(a.db)
+    app = make_app(url, instance="/tmp/perf/profile_instance", WTF_CSRF_ENABLED=False)
+    from registry.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(sa.text("SELECT id, label_code FROM assets WHERE label_code IS NOT NULL "
+                                          "ORDER BY id")).all()
+        headers = {}
+        if a.bearer:
+            from registry.auth import services as auth
+            from registry.auth.models import User
+
+            user = db.session.scalar(sa.select(User).where(User.username == a.user))
+            headers["Authorization"] = "Bearer " + auth.create_token(db.session, user, actor=user, name="profile")
+            db.session.commit()
+        db.session.remove()
+    client = app.test_client()
+    if not a.bearer:
+        r = client.post("/login", data={"username": a.user, "password": PASSWORD})
+        assert r.status_code == 302, r.data[:300]
+    rnd = random.Random(3)
+    stmts = Counter()
+    durations = Counter()
+    count = [0]
+    with app.app_context():
+        engine = db.engine
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, params, context, executemany):
+        conn.info["t0"] = time.perf_counter()
+        count[0] += 1
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, params, context, executemany):
+        key = " ".join(statement.split())[:160]
+        stmts[key] += 1
+        durations[key] += time.perf_counter() - conn.info.get("t0", time.perf_counter())
+
+    def one():
+        i, code = rnd.choice(rows)
+        path = a.path.replace("{id}", str(i)).replace("{code}", code)
+        return client.get(path, headers=headers)
+
+    for _ in range(3):  # warm-up
+        one()
+    stmts.clear()
+    durations.clear()
+    count[0] = 0
+    profiler = None
+    if not a.no_profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+    t0, c0 = time.perf_counter(), time.process_time()
+    statuses = Counter()
+    for _ in range(a.n):
+        statuses[one().status_code] += 1
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if profiler:
+        profiler.stop()
+    print(f"{a.path}: {a.n} requests, statuses {dict(statuses)}; wall {1000 * wall / a.n:.1f} ms/req, "
+          f"CPU {1000 * cpu / a.n:.1f} ms/req, {count[0] / a.n:.1f} statements/req")
+    for key, t in durations.most_common(a.show_sql):
+        print(f"  {1000 * t / a.n:8.2f} ms/req  x{stmts[key] / a.n:5.1f}  {key}")
+    if profiler:
+        if a.html:
+            Path(a.html).write_text(profiler.output_html())
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+if __name__ == "__main__":
+    main()
