@@ -55,12 +55,22 @@ def create_app():
     db.init_app(app)
     log = logging.getLogger("bench")
     with app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("CREATE TABLE IF NOT EXISTS bench_log (id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, "
+        try:  # both workers boot at once: on PostgreSQL the loser of the CREATE race gets a unique violation
+            _create_log_table()
+        except Exception:  # noqa: BLE001 - the table exists now either way
+            pass
+    return _routes(app, log)
+
+
+def _create_log_table():
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_log (id INTEGER PRIMARY KEY, asset_id INTEGER NOT NULL, "
                               "action VARCHAR(16) NOT NULL, at TIMESTAMP NOT NULL)" if DB_URL.startswith("sqlite") else
                               "CREATE TABLE IF NOT EXISTS bench_log (id SERIAL PRIMARY KEY, asset_id INTEGER NOT NULL, "
                               "action VARCHAR(16) NOT NULL, at TIMESTAMP NOT NULL)"))
 
+
+def _routes(app, log):
     @app.get("/ping")
     def ping():
         return "ok"

@@ -80,6 +80,8 @@ class AssetForm(FlaskForm):
         from registry.assets.models import SUBTYPES_BY_KIND
 
         kind = self.kind.data
+        if field.data not in Subtype.values():
+            raise ValidationError(_l("Not a subtype of this kind of item."))
         if kind in AssetKind.values() and Subtype(field.data) not in SUBTYPES_BY_KIND[AssetKind(kind)]:
             raise ValidationError(_l("Not a subtype of this kind of item."))
 

@@ -71,14 +71,15 @@ def checkouts_per_day(session, now: datetime, tz: ZoneInfo, days: int = 30) -> l
 
 
 def _per_day(session, column, now: datetime, tz: ZoneInfo, days: int) -> list[tuple[date, int]]:
+    """Counted in the database, one column per local day between the day boundaries (computed here
+    with the unit's zone, DST-correct), instead of loading every timestamp of the period (issue 8)."""
     today = now.astimezone(tz).date()
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, datetime.min.time(), tzinfo=tz)
-    counts: dict[date, int] = {}
-    for (at,) in session.execute(sa.select(column).where(column >= since)):
-        day = at.astimezone(tz).date()
-        counts[day] = counts.get(day, 0) + 1
-    return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
+    starts = [datetime.combine(first + timedelta(days=i), datetime.min.time(), tzinfo=tz) for i in range(days + 1)]
+    row = session.execute(sa.select(*[  # one statement: a range count per day, each read from the column's index
+        sa.select(sa.func.count()).select_from(column.table).where(column >= starts[i], column < starts[i + 1])
+        .scalar_subquery() for i in range(days)])).one()
+    return [(first + timedelta(days=i), int(row[i] or 0)) for i in range(days)]
 
 
 # ------------------------------------------------------------------ visitors

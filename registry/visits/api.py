@@ -53,7 +53,7 @@ register_schema("Visit", {"type": "object", "properties": {
 ENTRY_BODY = {"type": "object", "required": ["visitor_id", "room_id"], "additionalProperties": False, "properties": {
     "visitor_id": {"type": "integer"}, "room_id": {"type": "integer"}, "escort_id": _int,
     "devices": {"type": "array", "items": _device, "maxItems": 20}, "note": {"type": "string", "maxLength": 500}}}
-ENTRY_ERRORS = (403, 409, 422)
+ENTRY_ERRORS = (403, 404, 409, 422)  # 404: unknown visitor, room or escort
 
 
 def _ser(visitor):

@@ -108,6 +108,8 @@ class AreaPermission(Base):
     __table_args__ = (
         sa.CheckConstraint("valid_until > valid_from", name="window_order"),
         sa.Index("ix_area_permissions_lookup", "visitor_id", "room_id", "valid_until"),
+        sa.Index("ix_area_permissions_valid_until", "valid_until"),  # expiring soon (dashboard, register; issue 8)
+        sa.Index("ix_area_permissions_valid_from", "valid_from"),  # the register's order, newest first (issue 8)
     )
 
     @property

@@ -36,16 +36,9 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 # Known domain defects that the generator would hit at random: the offending field is dropped
 # from generated bodies so the rest of the operation is still fuzzed, and each defect has a
 # deterministic strict xfail elsewhere that turns red once it is fixed.
-AVOID_FIELDS: dict[str, dict[str, str]] = {
-    "POST /api/v1/assets": {"subtype": "tests/hardening/test_injection.py::test_unknown_choice_in_body_is_422"},
-    "PATCH /api/v1/assets/{asset_id}": {"subtype": "tests/hardening/test_injection.py::test_unknown_choice_in_body_is_422"},
-}
+AVOID_FIELDS: dict[str, dict[str, str]] = {}  # none left: the subtype defect was fixed
 # A check left out for one operation, with the reason; each has a targeted strict xfail below.
-RELAXED: dict[str, tuple] = {
-    "POST /api/v1/visits": (status_code_conformance,
-                            "404 for an unknown visitor/room/escort id is not documented: "
-                            "test_visit_entry_documents_its_404"),
-}
+RELAXED: dict[str, tuple] = {}  # none left: POST /api/v1/visits documents its 404 now
 
 
 def _operations() -> list[str]:
@@ -139,9 +132,6 @@ def test_operation_survives_fuzzing(label, fuzz_app, fuzz_schema):
         run()
 
 
-@pytest.mark.xfail(strict=True, reason="visits: POST /api/v1/visits answers 404 not_found for an unknown visitor_id, "
-                                       "room_id or escort_id, but its @doc (ENTRY_ERRORS in registry/visits/api.py) "
-                                       "does not list 404")
 def test_visit_entry_documents_its_404(fuzz_app):
     doc = fuzz_app.test_client().get("/api/v1/openapi.json").get_json()
     documented = set(doc["paths"]["/api/v1/visits"]["post"]["responses"])

@@ -242,9 +242,6 @@ def test_page_form_refuses_control_characters(admin_client):
         assert db.session.scalar(sa.text("SELECT count(*) FROM rooms WHERE code = 'CTL-1'")) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="assets: AssetForm.validate_subtype calls Subtype(field.data) before checking the "
-                                       "value is a Subtype key, so an unknown subtype raises ValueError -> 500 "
-                                       "(registry/assets/forms.py); must be a 422 on subtype")
 @pytest.mark.parametrize("via", ["api", "page"])
 def test_unknown_choice_in_body_is_422(inj_app, admin_client, via):
     if via == "api":

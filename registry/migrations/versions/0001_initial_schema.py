@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 946d90a1b8b1
+Revision ID: 646b44b4e6ad
 Revises: 
-Create Date: 2026-11-27 11:46:57.632069
+Create Date: 2026-11-27 12:15:53.256628
 
 """
 from alembic import op
@@ -293,8 +293,11 @@ def upgrade():
     )
     with op.batch_alter_table('assets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_assets_custodian_id'), ['custodian_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assets_declassify_on'), ['declassify_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_assets_kind'), ['kind'], unique=False)
+        batch_op.create_index('ix_assets_kind_status', ['kind', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_assets_level'), ['level'], unique=False)
+        batch_op.create_index('ix_assets_level_status', ['level', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_assets_original_id'), ['original_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_assets_room_id'), ['room_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_assets_status'), ['status'], unique=False)
@@ -447,6 +450,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_area_permissions_approval_id'), ['approval_id'], unique=False)
         batch_op.create_index('ix_area_permissions_lookup', ['visitor_id', 'room_id', 'valid_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_area_permissions_room_id'), ['room_id'], unique=False)
+        batch_op.create_index('ix_area_permissions_valid_from', ['valid_from'], unique=False)
+        batch_op.create_index('ix_area_permissions_valid_until', ['valid_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_area_permissions_visitor_id'), ['visitor_id'], unique=False)
 
     op.create_table('asset_scopes',
@@ -700,6 +705,8 @@ def downgrade():
     op.drop_table('asset_scopes')
     with op.batch_alter_table('area_permissions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_area_permissions_visitor_id'))
+        batch_op.drop_index('ix_area_permissions_valid_until')
+        batch_op.drop_index('ix_area_permissions_valid_from')
         batch_op.drop_index(batch_op.f('ix_area_permissions_room_id'))
         batch_op.drop_index('ix_area_permissions_lookup')
         batch_op.drop_index(batch_op.f('ix_area_permissions_approval_id'))
@@ -743,8 +750,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_assets_status'))
         batch_op.drop_index(batch_op.f('ix_assets_room_id'))
         batch_op.drop_index(batch_op.f('ix_assets_original_id'))
+        batch_op.drop_index('ix_assets_level_status')
         batch_op.drop_index(batch_op.f('ix_assets_level'))
+        batch_op.drop_index('ix_assets_kind_status')
         batch_op.drop_index(batch_op.f('ix_assets_kind'))
+        batch_op.drop_index(batch_op.f('ix_assets_declassify_on'))
         batch_op.drop_index(batch_op.f('ix_assets_custodian_id'))
 
     op.drop_table('assets')
