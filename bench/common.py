@@ -170,49 +170,6 @@ def stop_process(p: subprocess.Popen, timeout: float = 15):
         return None
 
 
-def peak_rss_mib_of(cmd, env=None, cwd=None, timeout=3600):
-    """Run cmd; return (wall s, cpu s, peak RSS MiB, stdout) from the reaped child's rusage."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        out, _ = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        raise
-    # communicate() already reaped the child; use RUSAGE_CHILDREN deltas instead
-    return time.perf_counter() - t0, out.decode(errors="replace"), p.returncode
-
-
-def run_measured(cmd, env=None, cwd=None, timeout=3600):
-    """Run cmd as a child; wall s, CPU s and peak RSS (MiB) from wait4's rusage of that child alone."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    chunks = []
-    deadline = time.time() + timeout
-    os.set_blocking(p.stdout.fileno(), False)
-    while True:
-        try:
-            data = p.stdout.read()
-        except BlockingIOError:
-            data = None
-        if data:
-            chunks.append(data)
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            rest = p.stdout.read()
-            if rest:
-                chunks.append(rest)
-            wall = time.perf_counter() - t0
-            p.returncode = os.waitstatus_to_exitcode(status)
-            return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mib": ru.ru_maxrss / 1024,
-                    "rc": p.returncode, "out": b"".join(chunks).decode(errors="replace")}
-        if time.time() > deadline:
-            p.kill()
-            os.wait4(p.pid, 0)
-            raise RuntimeError(f"timeout: {cmd}")
-        time.sleep(0.05)
-
-
 def parse_result_line(out: str, tag: str = "RESULT"):
     import json
 

@@ -88,8 +88,10 @@ def prepare_template(src_url: str, args) -> dict:
         template_url = f"sqlite:///{template}"
     else:
         template_url = src_url
-    creds_file = WORK / ("creds-" + (Path(path).stem if path else pg_dbname(src_url)) + ".json")
-    if creds_file.exists() and not args.refresh:
+    stem = Path(path).stem if path else pg_dbname(src_url)
+    creds_file = WORK / f"creds-{stem}.json"
+    items_file, pool_file = WORK / f"read_items-{stem}.txt", WORK / f"write_pool-{stem}.txt"
+    if creds_file.exists() and items_file.exists() and pool_file.exists() and not args.refresh:
         creds = json.loads(creds_file.read_text())
         if creds.get("template_url") == template_url:
             return creds
@@ -108,7 +110,7 @@ def prepare_template(src_url: str, args) -> dict:
             "SELECT id, label_code FROM assets WHERE label_code IS NOT NULL ORDER BY id")).all()
         rnd = random.Random(5)
         sample = rnd.sample(rows, min(len(rows), 20000))
-        (WORK / "read_items.txt").write_text("".join(f"{i} {c}\n" for i, c in sample))
+        items_file.write_text("".join(f"{i} {c}\n" for i, c in sample))
         # write pool: available, unscoped items up to confidential, each with an eligible borrower
         today = time.strftime("%Y-%m-%d")
         borrowers = [r[0] for r in db.session.execute(sa.text(
@@ -120,7 +122,7 @@ def prepare_template(src_url: str, args) -> dict:
             "'confidential') AND NOT EXISTS (SELECT 1 FROM asset_scopes s WHERE s.asset_id = a.id)"))]
         rnd.shuffle(pool)
         pool = pool[:args.pool]
-        (WORK / "write_pool.txt").write_text("".join(f"{a} {rnd.choice(borrowers)}\n" for a in pool))
+        pool_file.write_text("".join(f"{a} {rnd.choice(borrowers)}\n" for a in pool))
         db.session.remove()
     client = app.test_client()
     resp = client.post("/login", data={"username": "bench_officer", "password": PASSWORD})
@@ -128,7 +130,8 @@ def prepare_template(src_url: str, args) -> dict:
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     with app.app_context():
         db.engine.dispose()
-    creds = {"template_url": template_url, "token": token, "cookie": f"{cookie.key}={cookie.value}"}
+    creds = {"template_url": template_url, "token": token, "cookie": f"{cookie.key}={cookie.value}",
+             "items": str(items_file), "pool": str(pool_file)}
     creds_file.write_text(json.dumps(creds))
     log(f"template ready: {len(sample)} read items, {len(pool)} write pairs, token + session for bench_officer")
     return creds
@@ -143,6 +146,7 @@ def fresh_copy(template_url: str) -> str:
             if os.path.exists(target + suffix):
                 os.remove(target + suffix)
         shutil.copyfile(path, target)
+        os.sync()  # write the 2 GB copy back now, or the runs' fsyncs queue behind its writeback (seconds)
         return f"sqlite:///{target}"
     name = pg_dbname(template_url)
     run = f"{name}_run"
@@ -271,7 +275,7 @@ def audit_head(url: str) -> tuple[int, str]:
 # ------------------------------------------------------------------ suites
 
 def read_configs(creds):
-    items = str(WORK / "read_items.txt")
+    items = creds["items"]
     return [
         ("app GET /s/<code> (cookie)", "app", "read.lua", {"BENCH_LIST": items, "BENCH_PATH": "/s/{code}",
                                                            "BENCH_COOKIE": creds["cookie"]}),
@@ -285,7 +289,7 @@ def read_configs(creds):
 
 
 def write_configs(creds, threads):
-    pool = str(WORK / "write_pool.txt")
+    pool = creds["pool"]
     return [
         ("app POST checkout/checkin (API, bearer)", "app", "write.lua",
          {"BENCH_LIST": pool, "BENCH_MODE": "api", "BENCH_TOKEN": creds["token"], "BENCH_THREADS": str(threads)}),
