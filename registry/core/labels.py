@@ -23,7 +23,16 @@ TARGET_TYPES = ("asset", "room", "visitor")
 
 
 def new_code() -> str:
-    return secrets.token_urlsafe(CODE_BYTES)
+    """A fresh code that starts and ends with a letter or digit.
+
+    A code starting with '-' is read as an option by the CLI (`visits enter -x…`) and a
+    leading or trailing '-'/'_' is easy to miss when a guard types a code off a worn label,
+    so such draws are discarded (about 6% of them; the code keeps ~119 bits of entropy).
+    """
+    while True:
+        code = secrets.token_urlsafe(CODE_BYTES)
+        if code[0].isalnum() and code[-1].isalnum():
+            return code
 
 
 class Label(Base):

@@ -295,3 +295,37 @@ def test_forged_host_never_reaches_labels_or_links(inj_app, admin_client):
     assert export.status_code == 200
     with zipfile.ZipFile(io.BytesIO(export.data)) as z:
         assert not [n for n in z.namelist() if EVIL.encode() in z.read(n)]
+
+
+def test_client_supplied_times_and_actors_are_refused(inj_app):
+    """Only the server clock and the signed-in user are recorded (SECURITY-RESEARCH §7 item 37)."""
+    from datetime import datetime, timezone
+
+    headers = {"Authorization": f"Bearer {inj_app.officer_token}"}
+    client = inj_app.test_client()
+    asset = client.post("/api/v1/assets", json={"kind": "media", "subtype": "paper", "level": "internal",
+                                                "title": "Clock test"}, headers=headers).get_json()["id"]
+    with inj_app.app_context():
+        borrower = db.session.scalar(sa.text("SELECT id FROM persons WHERE category = 'core' ORDER BY id"))
+    body = {"borrower_id": borrower, "purpose": "clock"}
+    for extra in ({"out_at": "2000-01-01T00:00:00Z"}, {"checked_out_at": "2000-01-01"}, {"handled_by": 1},
+                  {"user_id": 1}, {"timestamp": 0}):
+        resp = client.post(f"/api/v1/assets/{asset}/checkout", json={**body, **extra}, headers=headers)
+        assert resp.status_code == 422 and set(extra) <= set(resp.get_json()["error"]["details"]), extra
+    ok = client.post(f"/api/v1/assets/{asset}/checkout", json=body, headers=headers)
+    assert ok.status_code == 201
+    out_at = datetime.fromisoformat(ok.get_json()["out_at"])
+    assert abs((datetime.now(timezone.utc) - out_at).total_seconds()) < 30
+    with inj_app.app_context():
+        from registry.auth.models import ApiToken, token_digest
+
+        officer_id = db.session.scalar(sa.select(ApiToken.user_id).where(
+            ApiToken.token_hash == token_digest(inj_app.officer_token)))
+    assert ok.get_json()["handled_by"] == officer_id
+    guard = Factory(inj_app)
+    guard_token = guard.token(guard.user("guard"))
+    visitor, room = guard.visitor(nationality="CN"), guard.room(level="internal", foreign_policy="open")
+    for extra in ({"entered_at": "2000-01-01T00:00:00Z"}, {"logged_by": "someone"}, {"guard_id": 1}):
+        resp = client.post("/api/v1/visits", json={"visitor_id": visitor, "room_id": room, **extra},
+                           headers={"Authorization": f"Bearer {guard_token}"})
+        assert resp.status_code == 422, (extra, resp.status_code)
