@@ -160,6 +160,9 @@ def build_schema(app, url):
             install_append_only_triggers(conn)
         from flask_migrate import stamp
 
+        from registry.extensions import ensure_migrate
+
+        ensure_migrate(app)
         stamp()
 
 

@@ -46,6 +46,9 @@ def _create_schema(app) -> None:
             install_append_only_triggers(conn)
         from flask_migrate import stamp
 
+        from registry.extensions import ensure_migrate
+
+        ensure_migrate(app)
         stamp()  # the schema is the models' = the migration head (checked in tests/core/test_migrations.py)
 
 

@@ -53,7 +53,9 @@ def head_revision(app) -> str | None:
     from alembic.script import ScriptDirectory
     from flask_migrate import Config
 
-    directory = app.extensions["migrate"].directory
+    from registry.extensions import ensure_migrate
+
+    directory = ensure_migrate(app).directory
     cfg = Config(os.path.join(directory, "alembic.ini"))
     cfg.set_main_option("script_location", directory)
     return ScriptDirectory.from_config(cfg).get_current_head()

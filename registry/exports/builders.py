@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Sequence
 import xlsxwriter
 
 from registry.exports.columns import KINDS
-from registry.exports.safety import WORKBOOK_OPTIONS, CellStyle, clean_text, header_footer_text, write_cell
+from registry.exports.safety import WORKBOOK_OPTIONS, CellStyle, cell_writer, clean_text, header_footer_text, write_cell
 
 EXCEL_MAX_ROWS = 1_048_576
 PROGRESS_EVERY = 2000
@@ -112,6 +112,7 @@ class RegisterWorkbook:
         ws = worksheet or self.wb.add_worksheet(sheet_name(spec.name, taken=self._names))
         header_row = self._start_sheet(ws, spec)
         sheets.append((ws, header_row))
+        put = cell_writer(ws)
         per_sheet = self.max_rows - header_row - 1
         r = header_row
         in_sheet = 0
@@ -125,12 +126,13 @@ class RegisterWorkbook:
                 ws = self.wb.add_worksheet(sheet_name(spec.name, part, taken=self._names))
                 header_row = self._start_sheet(ws, spec)
                 sheets.append((ws, header_row))
+                put = cell_writer(ws)
                 r = header_row
                 in_sheet = 0
             r += 1
             in_sheet += 1
             for c, value in enumerate(values):
-                write_cell(ws, r, c, value, styles[c])
+                put(r, c, value, styles[c])
             total += 1
             if progress is not None and total % PROGRESS_EVERY == 0:
                 progress(total)

@@ -1,6 +1,6 @@
 """Formula-injection safety for every exported cell, and the checks that refuse hostile uploads.
 
-`write_cell()` is the ONE function through which an export puts a value into a worksheet
+`cell_writer(ws)` (and `write_cell()`, its one-cell form) is the ONE way an export puts a value into a worksheet
 (SECURITY-RESEARCH §3, §7 items 29-30; SPEC §8):
 
 * every `str` is written with `write_string`, so nothing a user typed is ever a formula
@@ -79,37 +79,59 @@ class CellStyle:
     quoted: object = None
 
 
+def cell_writer(ws):
+    """The safe cell writer of one worksheet: ``put(row, col, value, style)`` (see the module docstring).
+
+    None and "" give an empty cell that still carries the column's format (borders print as a
+    complete grid). The worksheet's undecorated writers are bound once per sheet: the public
+    ``write_*`` methods only add A1-notation parsing, which costs ~10 % of an export of 100,000
+    rows (docs/PERFORMANCE.md, "Excel exports").
+    """
+    w_string = getattr(ws, "_write_string", ws.write_string)
+    w_number = getattr(ws, "_write_number", ws.write_number)
+    w_blank = getattr(ws, "_write_blank", ws.write_blank)
+    w_datetime = getattr(ws, "_write_datetime", ws.write_datetime)
+    illegal = _ILLEGAL.search
+    half = MAX_CELL_CHARS // 2
+
+    def put(row: int, col: int, value, style: CellStyle) -> None:
+        if value is None or value == "":
+            w_blank(row, col, None, style.normal)
+            return
+        kind = type(value)
+        if kind is str:
+            text = clean_text(value) if len(value) > half or illegal(value) else value
+            w_string(row, col, text, style.quoted if text[0] in FORMULA_TRIGGERS else style.normal)
+        elif kind is int:
+            if -MAX_EXACT_INT < value < MAX_EXACT_INT:
+                w_number(row, col, value, style.normal)
+            else:
+                w_string(row, col, str(value), style.normal)
+        elif kind is datetime:
+            w_datetime(row, col, value.replace(tzinfo=None) if value.tzinfo else value, style.normal)
+        elif kind is float or kind is Decimal:
+            number = float(value)
+            if math.isfinite(number):
+                w_number(row, col, number, style.normal)
+            else:
+                w_string(row, col, str(value), style.normal)
+        elif kind is bool:  # columns turn booleans into words; a stray one is text, never TRUE()
+            w_string(row, col, "TRUE" if value else "FALSE", style.normal)
+        elif isinstance(value, datetime):
+            w_datetime(row, col, value.replace(tzinfo=None), style.normal)
+        elif isinstance(value, date):
+            w_datetime(row, col, datetime.combine(value, time.min), style.normal)
+        elif isinstance(value, int):  # int subclasses (IntEnum …) as numbers
+            put(row, col, int(value), style)
+        else:
+            put(row, col, str(value), style)
+
+    return put
+
+
 def write_cell(ws, row: int, col: int, value, style: CellStyle) -> None:
-    """Write one value safely (see the module docstring). None and "" give an empty cell that
-    still carries the column's format (borders print as a complete grid)."""
-    if value is None or value == "":
-        ws.write_blank(row, col, None, style.normal)
-        return
-    kind = type(value)
-    if kind is str:
-        text = clean_text(value)
-        ws.write_string(row, col, text, style.quoted if text and text[0] in FORMULA_TRIGGERS else style.normal)
-    elif kind is int:
-        if -MAX_EXACT_INT < value < MAX_EXACT_INT:
-            ws.write_number(row, col, value, style.normal)
-        else:
-            ws.write_string(row, col, str(value), style.normal)
-    elif kind is float or kind is Decimal:
-        number = float(value)
-        if math.isfinite(number):
-            ws.write_number(row, col, number, style.normal)
-        else:
-            ws.write_string(row, col, str(value), style.normal)
-    elif kind is bool:  # columns turn booleans into words; a stray one is text, never TRUE()
-        ws.write_string(row, col, "TRUE" if value else "FALSE", style.normal)
-    elif isinstance(value, datetime):
-        ws.write_datetime(row, col, value.replace(tzinfo=None), style.normal)
-    elif isinstance(value, date):
-        ws.write_datetime(row, col, datetime.combine(value, time.min), style.normal)
-    elif isinstance(value, int):  # int subclasses (IntEnum …) as numbers
-        write_cell(ws, row, col, int(value), style)
-    else:
-        write_cell(ws, row, col, str(value), style)
+    """Write one value safely: `cell_writer(ws)` for a single cell."""
+    cell_writer(ws)(row, col, value, style)
 
 
 def excel_unescape(text: str) -> str:

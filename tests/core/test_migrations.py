@@ -29,9 +29,12 @@ def empty_url(tmp_path):
 def test_upgrade_matches_models(empty_url, tmp_path):
     from flask_migrate import upgrade
 
+    from registry.extensions import ensure_migrate
+
     os.environ["REGISTRY_INSTANCE_PATH"] = str(tmp_path / "instance")
     app = create_app(base_config(SQLALCHEMY_DATABASE_URI=empty_url))
     with app.app_context():
+        ensure_migrate(app)
         upgrade()
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), db.metadata)
