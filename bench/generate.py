@@ -78,7 +78,7 @@ def iso_from(ts: float) -> datetime:
 def end_of_local_day(ts: float, plus_days: int) -> float:
     local = datetime.fromtimestamp(ts, LOCAL)
     end = datetime(local.year, local.month, local.day, 23, 59, 59, tzinfo=LOCAL) + timedelta(days=plus_days)
-    return end.timestamp()
+    return max(end.timestamp(), ts)  # a loan in the day's last second is due that instant, never before
 
 
 class Writer:

@@ -9,6 +9,11 @@ accounts of bench/generate.py. Pages run round-robin for --rounds rounds after o
 per page: wall ms and CPU ms per request (median [min-max]) and SQL statements per request.
 Wall ≈ server time on a quiet core; CPU ms is the noise-robust figure (wall ≫ CPU means the
 process waited for a core, or for the disk). --profile prints a pyinstrument tree per page.
+
+The pages with a person field (the item's action page after a scan, batch desk, guard station, room
+access, visitor, destruction, approval and user forms) are measured too. Before/after the person picker
+on the same code: `--picker-max-options 1000000` renders every person field as a <select> of every
+candidate (as before), the default (300) as a search box at this size of data.
 """
 
 from __future__ import annotations
@@ -33,7 +38,42 @@ PAGES = [
     ("/security-events", "bench_officer"), ("/projects", "bench_officer"), ("/provisions/", "bench_officer"),
     ("/stocktake/inventories", "bench_officer"), ("/destructions/", "bench_officer"), ("/registers/", "bench_officer"),
     ("/guard/board", "bench_guard"), ("/guard", "bench_guard"), ("/admin/users", "bench_admin"),
+    # pages with a person picker (issue 8: a select of every person): {placeholders} are filled from the database
+    ("/items/{available}/act", "bench_officer"), ("/desk/checkout", "bench_officer"),
+    ("/guard?visitor={visitor}&room={room}", "bench_guard"), ("/guard/room?room_id={room}", "bench_guard"),
+    ("/rooms/{room}", "bench_officer"), ("/visitors/new", "bench_officer"), ("/projects/{project}", "bench_officer"),
+    ("/provisions/{provision}", "bench_officer"), ("/destructions/new", "bench_officer"),
+    ("/approvals/new?kind=checkout&asset_id={available}", "bench_officer"), ("/admin/users/new", "bench_admin"),
 ]
+
+PLACEHOLDERS = {  # one row of the generated data for each {name} in PAGES
+    "available": "SELECT id FROM assets WHERE status = 'available' AND level = 'confidential' ORDER BY id LIMIT 1",
+    "visitor": "SELECT id FROM visitors WHERE blocked = 0 ORDER BY id LIMIT 1",
+    "room": "SELECT id FROM rooms WHERE active = 1 ORDER BY id LIMIT 1",
+    "project": "SELECT id FROM cooperation_projects ORDER BY id LIMIT 1",
+    "provision": "SELECT id FROM provisions ORDER BY id LIMIT 1",
+}
+
+
+def fill_placeholders(pages, db):
+    """PAGES with {available}, {room}, ... replaced by ids from the database; pages whose row is missing are left out."""
+    import sqlalchemy as sa
+
+    values = {}
+    with db.engine.connect() as conn:
+        for name, sql in PLACEHOLDERS.items():
+            try:
+                values[name] = conn.execute(sa.text(sql)).scalar()
+            except sa.exc.DBAPIError:
+                values[name] = None
+    out = []
+    for path, user in pages:
+        names = [n for n in PLACEHOLDERS if "{" + n + "}" in path]
+        if all(values[n] is not None for n in names):
+            out.append((path.format(**{n: values[n] for n in names}), user))
+        else:
+            log(f"skipped {path}: no row for {names}")
+    return out
 
 
 def main(argv=None):
@@ -43,13 +83,19 @@ def main(argv=None):
     ap.add_argument("--only", default="", help="comma list of URL substrings")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--target-ms", type=float, default=200)
+    ap.add_argument("--picker-max-options", type=int, default=None,
+                    help="PICKER_MAX_OPTIONS (default: the app's, 300); a huge value renders every person field as "
+                         "a <select> of every candidate, as before the person picker")
     a = ap.parse_args(argv)
     import sqlalchemy as sa
 
-    app = make_app(normalise_url(a.db), instance="/tmp/perf/pages_instance", WTF_CSRF_ENABLED=False)
+    extra = {} if a.picker_max_options is None else {"PICKER_MAX_OPTIONS": a.picker_max_options}
+    app = make_app(normalise_url(a.db), instance="/tmp/perf/pages_instance", WTF_CSRF_ENABLED=False, **extra)
     from registry.extensions import db
 
     pages = [p for p in PAGES if not a.only or any(k in p[0] for k in a.only.split(","))]
+    with app.app_context():
+        pages = fill_placeholders(pages, db)
     clients = {}
     for user in {u for _p, u in pages}:
         c = app.test_client()

@@ -3,9 +3,12 @@
 
     .venv/bin/python bench/profile_request.py --db /tmp/perf/full.sqlite --path /items/{id}/act -n 50
     .venv/bin/python bench/profile_request.py --db /tmp/perf/full.sqlite --path /api/v1/scan/{code} --bearer
-    .venv/bin/python bench/profile_request.py --db ... --method POST --path /api/v1/assets/{id}/checkout ...
+    .venv/bin/python bench/profile_request.py --db COPY.sqlite --checkout --bearer -n 200
 
-{id} and {code} are filled from random assets. Prints time per request (wall, CPU), statements per
+{id} and {code} are filled from random assets. --checkout profiles the API write path instead: requests
+alternate POST /api/v1/assets/<id>/checkout and .../checkin (intact) over available, unscoped items up to
+confidential with eligible borrowers (as bench/http_bench.py's write suite); it WRITES: use a copy of the
+database, never /tmp/perf/*.sqlite itself. Prints time per request (wall, CPU), statements per
 request, the slowest statements, and the pyinstrument tree (--html FILE to save it as HTML).
 Needs pyinstrument (bench/requirements.txt).
 """
@@ -26,23 +29,46 @@ from common import PASSWORD, make_app, normalise_url  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", required=True)
-    ap.add_argument("--path", required=True)
+    ap.add_argument("--path", default="")
+    ap.add_argument("--checkout", action="store_true", help="checkout+checkin pairs through the API (writes!)")
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--user", default="bench_officer")
     ap.add_argument("--bearer", action="store_true", help="use a bearer token instead of a cookie session")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--html", default="")
     ap.add_argument("--show-sql", type=int, default=8)
+    ap.add_argument("--show-all", action="store_true", help="pyinstrument: do not hide library frames")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="app configuration for the run, e.g. --set DASHBOARD_CACHE_SECONDS=30 (JSON values)")
     a = ap.parse_args(argv)
+    if not a.path and not a.checkout:
+        ap.error("--path or --checkout")
+    if a.checkout:
+        a.path = a.path or "/api/v1/assets/{id}/checkout|checkin"
     import sqlalchemy as sa
 
     url = normalise_url(a.db)
-    app = make_app(url, instance="/tmp/perf/profile_instance", WTF_CSRF_ENABLED=False)
+    import json
+
+    extra = {k: json.loads(v) for k, _, v in (item.partition("=") for item in a.set)}
+    app = make_app(url, instance="/tmp/perf/profile_instance", WTF_CSRF_ENABLED=False, **extra)
     from registry.extensions import db
 
     with app.app_context():
         rows = db.session.execute(sa.text("SELECT id, label_code FROM assets WHERE label_code IS NOT NULL "
                                           "ORDER BY id")).all()
+        pairs = []
+        if a.checkout:
+            today = time.strftime("%Y-%m-%d")
+            borrowers = [r[0] for r in db.session.execute(sa.text(
+                "SELECT id FROM persons WHERE status = 'active' AND nationality = 'CN' AND category IN ('core', "
+                "'important') AND commitment_signed_on IS NOT NULL AND (commitment_expires_on IS NULL OR "
+                "commitment_expires_on > :d)"), {"d": today})]
+            pool = [r[0] for r in db.session.execute(sa.text(
+                "SELECT a.id FROM assets a WHERE a.status = 'available' AND a.level IN ('unclassified', 'internal', "
+                "'confidential') AND NOT EXISTS (SELECT 1 FROM asset_scopes s WHERE s.asset_id = a.id)"))]
+            rnd0 = random.Random(7)
+            pairs = [(i, rnd0.choice(borrowers)) for i in rnd0.sample(pool, min(len(pool), 2000))]
         headers = {}
         if a.bearer:
             from registry.auth import services as auth
@@ -74,12 +100,22 @@ def main(argv=None):
         stmts[key] += 1
         durations[key] += time.perf_counter() - conn.info.get("t0", time.perf_counter())
 
+    state = {"n": 0}
+
     def one():
+        if a.checkout:  # checkout, then checkin of the same item: every request must succeed
+            k = state["n"]
+            state["n"] += 1
+            asset_id, borrower = pairs[(k // 2) % len(pairs)]
+            if k % 2 == 0:
+                return client.post(f"/api/v1/assets/{asset_id}/checkout", headers=headers,
+                                   json={"borrower_id": borrower, "purpose": "profile"})
+            return client.post(f"/api/v1/assets/{asset_id}/checkin", headers=headers, json={"condition": "intact"})
         i, code = rnd.choice(rows)
         path = a.path.replace("{id}", str(i)).replace("{code}", code)
         return client.get(path, headers=headers)
 
-    for _ in range(3):  # warm-up
+    for _ in range(4):  # warm-up
         one()
     stmts.clear()
     durations.clear()
@@ -97,14 +133,14 @@ def main(argv=None):
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if profiler:
         profiler.stop()
-    print(f"{a.path}: {a.n} requests, statuses {dict(statuses)}; wall {1000 * wall / a.n:.1f} ms/req, "
-          f"CPU {1000 * cpu / a.n:.1f} ms/req, {count[0] / a.n:.1f} statements/req")
+    print(f"{a.path}: {a.n} requests, statuses {dict(statuses)}; wall {1000 * wall / a.n:.2f} ms/req, "
+          f"CPU {1000 * cpu / a.n:.2f} ms/req, {count[0] / a.n:.1f} statements/req")
     for key, t in durations.most_common(a.show_sql):
         print(f"  {1000 * t / a.n:8.2f} ms/req  x{stmts[key] / a.n:5.1f}  {key}")
     if profiler:
         if a.html:
             Path(a.html).write_text(profiler.output_html())
-        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        print(profiler.output_text(unicode=True, color=False, show_all=a.show_all))
 
 
 if __name__ == "__main__":

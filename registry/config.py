@@ -13,6 +13,17 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = False  # turned on (with the __Host- name) when HTTPS = True
 HTTPS = False
 REAUTH_MINUTES = 10  # how long a re-entered password counts as "fresh"
+# How often a signed-in browser's "last seen" time (idle timeout) is rewritten into its cookie: the
+# cookie is re-signed at most once per this many seconds, not on every response (issue 8).
+SESSION_SEEN_REFRESH_SECONDS = 60
+
+# Per-process caches (issue 8). Unit settings: a change made in one worker is seen by that worker
+# at once and by every other worker within this many seconds (0 = read the table on every request).
+SETTINGS_CACHE_SECONDS = 5
+# Unit-wide dashboard figures (shown to officers, approvers, inspectors, admins; never a staff member's
+# own): kept this many seconds per process (0 = computed on every request). Off: the dashboard meets its
+# 200 ms target at full size without it; larger installations may set e.g. 30 (figures lag that long).
+DASHBOARD_CACHE_SECONDS = 0
 
 # Sign-in throttling (database-backed, holds across workers).
 LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
@@ -47,3 +58,7 @@ PROXY_FIX_HOPS = 0
 # Where large export jobs and label caches live (inside instance/ unless absolute).
 CACHE_DIR = "cache"
 EXPORT_DIR = "exports"
+
+# Person pickers: up to this many candidates a form shows a plain <select>; above it, a search box
+# (type a name or employee number; /people/lookup) so that a page never carries every person (issue 8).
+PICKER_MAX_OPTIONS = 300

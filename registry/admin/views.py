@@ -16,7 +16,7 @@ from registry.core import settings as unit_settings
 from registry.core.auth import roles_required
 from registry.core.errors import NotFound, ValidationFailed
 from registry.core.models import utcnow
-from registry.core.pages import apply_form_errors, form_choices_people, history
+from registry.core.pages import apply_form_errors, form_choices_people, history, people_picker, picked_person_id
 from registry.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -24,6 +24,21 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def _people_choices(field):
     field.choices = [("", "—")] + [(str(i), n) for i, n in form_choices_people(db.session, active_only=False)]
+
+
+def _typed_person(form) -> str | None:
+    """The linked person may also be given as an employee number typed in the person picker's box
+    (`person_id_q`, without JavaScript): resolve it into form.person_id; the error message if unknown."""
+    if request.method != "POST" or form.person_id.data is not None:
+        return None
+    person_id, error = picked_person_id(request.form, "person_id", "all")
+    form.person_id.data = person_id
+    return error
+
+
+def _with_typed_error(form, error) -> None:
+    if error:
+        form.person_id.errors = list(form.person_id.errors) + [error]
 
 
 @bp.get("/users")
@@ -40,7 +55,8 @@ def users():
 @fresh_required
 def create_user():
     form = UserCreateForm()
-    if form.validate_on_submit():
+    typed_error = _typed_person(form)
+    if form.validate_on_submit() and not typed_error:
         try:
             user = services.create_user(db.session, username=form.username.data, role=form.role.data,
                                         password=form.password.data, actor=current_user,
@@ -52,7 +68,8 @@ def create_user():
             db.session.commit()
             flash(_("User created."), "success")
             return redirect(url_for("admin.user", user_id=user.id))
-    return render_template("admin/user_new.html", form=form, people=form_choices_people(db.session, False))
+    _with_typed_error(form, typed_error)
+    return render_template("admin/user_new.html", form=form, people=people_picker(db.session, "all"))
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -62,7 +79,8 @@ def user(user_id):
     target = db.session.get(User, user_id) or _404()
     form = UserEditForm(obj=target) if request.method == "POST" else UserEditForm(
         role=target.role.value, active=target.active, person_id=target.person_id)
-    if form.validate_on_submit():
+    typed_error = _typed_person(form)
+    if form.validate_on_submit() and not typed_error:
         try:
             changed = services.update_user(db.session, target, actor=current_user, role=form.role.data,
                                            active=form.active.data, person_id=form.person_id.data)
@@ -73,11 +91,11 @@ def user(user_id):
             db.session.commit()
             flash(_("Saved.") if changed else _("Nothing changed."), "success" if changed else "info")
             return redirect(url_for("admin.user", user_id=target.id))
+    _with_typed_error(form, typed_error)
     tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == target.id)
                                 .order_by(ApiToken.created_at.desc())).all()
     return render_template("admin/user.html", target=target, form=form, reset_form=PasswordResetForm(),
-                           tokens=tokens, events=history("users", target.id),
-                           people=form_choices_people(db.session, False))
+                           tokens=tokens, events=history("users", target.id), people=people_picker(db.session, "all"))
 
 
 def _404():

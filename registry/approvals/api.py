@@ -37,10 +37,7 @@ def _enum_arg(name, enum_cls):
 
 
 def _visible(approval_id: int):
-    approval = services.get_approval(db.session, approval_id)
-    if not services.can_see(current_user, approval):
-        raise NotFound()
-    return approval
+    return services.visible_approval(db.session, current_user, approval_id)
 
 
 @bp.post("/approvals")

@@ -8,7 +8,7 @@ from wtforms.widgets import TextInput
 
 from registry.approvals.models import ApprovalKind, Decision
 from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdSelectField, IntegerField,
-                                 LongTextField, NumberRange, Optional, TextField)
+                                 LongTextField, NumberRange, Optional, PersonField, TextField)
 
 
 class IdListField(Field):
@@ -39,7 +39,7 @@ def _positive(form, field):
 class ApprovalForm(FlaskForm):
     kind = EnumSelectField(_l("Kind"), [DataRequired()], enum=ApprovalKind, default="checkout")
     asset_id = IdSelectField(_l("Item (id)"), [Optional(), _positive])
-    borrower_id = IdSelectField(_l("Borrower (person id)"), [Optional(), _positive])
+    borrower_id = PersonField(_l("Borrower (person id)"), [Optional(), _positive], scope="active")
     visitor_id = IdSelectField(_l("Visitor (id)"), [Optional(), _positive])
     room_id = IdSelectField(_l("Room (id)"), [Optional(), _positive])
     provision_id = IdSelectField(_l("Provision (id)"), [Optional(), _positive])

@@ -35,17 +35,23 @@ def can_read(user, approval: Approval) -> bool:
         user.person_id is not None and approval.borrower_id == user.person_id)
 
 
-def check_request(user, kind, subject: dict) -> None:
-    """Guards and inspectors request nothing; staff request checkouts only for themselves, and copies."""
+def check_kind(user, kind) -> None:
+    """Guards and inspectors request nothing; staff request checkouts and copies only. Checked before
+    the subject is looked at, so that a refused kind answers alike whatever the subject names."""
     if user is None:
         return  # the console (CLI) acts for the office
     if not user.has_role(*REQUESTER_ROLES):
         raise Forbidden()
-    if user.has_role("officer", "approver"):
+    if not user.has_role("officer", "approver") and _kind(kind) not in STAFF_KINDS:
+        raise Forbidden()
+
+
+def check_request(user, kind, subject: dict) -> None:
+    """Guards and inspectors request nothing; staff request checkouts only for themselves, and copies."""
+    check_kind(user, kind)
+    if user is None or user.has_role("officer", "approver"):
         return
     kind = _kind(kind)
-    if kind not in STAFF_KINDS:
-        raise Forbidden()
     if kind == "checkout" and subject.get("borrower_id") != user.person_id:
         raise Forbidden(_l("Staff may request checkout approvals only for themselves."))
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from registry.approvals import rules
 from registry.approvals.models import Approval, ApprovalKind, ApprovalStatus, Decision
 from registry.core import audit
-from registry.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, violation
+from registry.core.errors import Conflict, Forbidden, NotFound, NotVisible, ValidationFailed, violation
 from registry.core.models import utcnow
 
 SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -51,6 +51,11 @@ SUBJECT_LOADERS: dict[str, object] = {
     "room_id": _model_loader("registry.areas.models:Room"),
 }
 
+# field -> callable(actor, record) -> bool: may `actor` name this record? A record the requester may
+# not see is "Unknown record." exactly like a missing one (an item outside a staff member's
+# need-to-know must not become readable, or even confirmed, through an approval request).
+SUBJECT_VISIBLE: dict[str, object] = {}
+
 # kind -> callable(session, actor, subject: dict) that raises when `actor` may not request it.
 REQUEST_CHECKS: dict[str, object] = {}
 
@@ -60,12 +65,30 @@ def snapshot(a: Approval) -> dict:
             **{f: getattr(a, f) for f in ALL_SUBJECT_FIELDS if getattr(a, f) not in (None, [])}}
 
 
-def clean_subject(session, kind: str, subject: dict) -> dict:
-    """Validate the subject for `kind`: exactly its fields, each referring to an existing record."""
+def _known(session, key: str, value: int, actor, hidden: list) -> bool:
+    """The record exists and (when the field has a visibility rule and an actor is given) the actor
+    may see it. A record that exists but is hidden from the actor is appended to `hidden`."""
+    loader = SUBJECT_LOADERS.get(key)
+    if loader is None:
+        return True
+    record = loader(session, value)
+    if record is None:
+        return False
+    visible = SUBJECT_VISIBLE.get(key)
+    if actor is None or visible is None or visible(actor, record):
+        return True
+    hidden.append(record)
+    return False
+
+
+def clean_subject(session, kind: str, subject: dict, actor=None) -> dict:
+    """Validate the subject for `kind`: exactly its fields, each referring to an existing record
+    that `actor` may see (SUBJECT_VISIBLE)."""
     if kind not in SUBJECT_FIELDS:
         raise ValidationFailed(details={"kind": [_l("Unknown approval kind.")]})
     wanted = SUBJECT_FIELDS[kind]
     errors: dict[str, list] = {}
+    hidden: list = []
     given = {k: v for k, v in subject.items() if v not in (None, "", [])}
     for key in given:
         if key not in ALL_SUBJECT_FIELDS:
@@ -84,7 +107,7 @@ def clean_subject(session, kind: str, subject: dict) -> dict:
             except (TypeError, ValueError):
                 errors[key] = [_l("A list of item ids.")]
                 continue
-            missing = [i for i in ids if i <= 0 or SUBJECT_LOADERS["asset_id"](session, i) is None]
+            missing = [i for i in ids if i <= 0 or not _known(session, "asset_id", i, actor, hidden)]
             if missing:
                 errors[key] = [_l("Unknown item ids: %(ids)s", ids=", ".join(map(str, missing)))]
             clean[key] = ids
@@ -94,12 +117,17 @@ def clean_subject(session, kind: str, subject: dict) -> dict:
         except (TypeError, ValueError):
             errors[key] = [_l("Must be a whole number.")]
             continue
-        loader = SUBJECT_LOADERS.get(key)
-        if value <= 0 or (loader is not None and loader(session, value) is None):
+        if value <= 0 or not _known(session, key, value, actor, hidden):
             errors[key] = [_l("Unknown record.")]
         clean[key] = value
     if errors:
-        raise ValidationFailed(details=errors)
+        if not hidden:
+            raise ValidationFailed(details=errors)
+        # answered like a missing record, but recorded as an access denial (core.http): the
+        # messages as plain text, since they are stored with the security event
+        exc = ValidationFailed(details={k: [str(m) for m in v] for k, v in errors.items()})
+        exc.hidden, exc.subject = True, hidden[0]
+        raise exc
     return clean
 
 
@@ -111,7 +139,8 @@ def request_approval(session, *, kind: str, actor, purpose: str = "", details: d
     for the same kind and subject is a conflict (the existing one is named in the details).
     """
     kind = ApprovalKind(kind).value if kind in ApprovalKind.values() else kind
-    clean = clean_subject(session, kind, subject)
+    rules.check_kind(actor, kind)  # before the subject: a refused kind must not reveal what the subject names
+    clean = clean_subject(session, kind, subject, actor)
     rules.check_request(actor, kind, clean)
     check = REQUEST_CHECKS.get(kind)
     if check is not None:
@@ -228,10 +257,17 @@ def get_approval(session, approval_id: int) -> Approval:
 
 def can_see(user, approval: Approval) -> bool:
     """Approvers, officers and inspectors see every approval; others the ones they requested
-    or that are for them (their own person as borrower)."""
-    if user.has_role("approver", "officer", "inspector"):
-        return True
-    return approval.requested_by == user.id or (bool(user.person_id) and approval.borrower_id == user.person_id)
+    or that are for them (their own person as borrower). The rule is rules.can_read."""
+    return rules.can_read(user, approval)
+
+
+def visible_approval(session, user, approval_id: int) -> Approval:
+    """The approval `user` may read: NotFound for an unknown id, NotVisible (answered alike, recorded
+    as an access denial) for another person's request."""
+    approval = get_approval(session, approval_id)
+    if not rules.can_read(user, approval):
+        raise NotVisible(approval)
+    return approval
 
 
 def approvals_query(user, *, kind: str | None = None, status: str | None = None, asset_id: int | None = None,

@@ -11,7 +11,8 @@ from registry.approvals.forms import ApprovalForm, DecisionForm
 from registry.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from registry.core.auth import roles_required
 from registry.core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
-from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page, paginate_split, refused
+from registry.core.security_events import record_refusal
+from registry.core.pages import apply_form_errors, history, paginate_page, paginate_split, people_picker, refused
 from registry.extensions import db
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
@@ -110,12 +111,15 @@ def new():
                                                  purpose=form.purpose.data, details=form.details(), **subject)
         except (ValidationFailed, Conflict, Forbidden) as exc:
             db.session.rollback()
+            if getattr(exc, "hidden", False):  # named a record the user may not see: shown as unknown, recorded
+                record_refusal(db.session, exc, actor=current_user, kind="access_denied",
+                               details={"method": request.method, "path": request.path, "endpoint": request.endpoint})
             apply_form_errors(form, exc) if isinstance(exc, ValidationFailed) else flash(str(exc.message), "error")
         else:
             db.session.commit()
             flash(_("Approval requested. An approver will decide it."), "success")
             return redirect(url_for("approvals.show", approval_id=approval.id))
-    people = [] if current_user.role.value == "staff" else form_choices_people(db.session)
+    people = None if current_user.role.value == "staff" else people_picker(db.session, "active")
     return render_template("approvals/new.html", form=form, asset=asset, people=people), 422 if form.errors else 200
 
 
@@ -142,10 +146,7 @@ def _asset_for(asset_id):
 
 
 def _visible(approval_id):
-    approval = services.get_approval(db.session, approval_id)
-    if not services.can_see(current_user, approval):
-        raise NotFound()
-    return approval
+    return services.visible_approval(db.session, current_user, approval_id)
 
 
 def _may_decide(approval) -> bool:

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from registry.areas.models import ForeignPolicy
 from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdSelectField, IntegerField,
-                                 LongTextField, NumberRange, Optional, TextField)
+                                 LongTextField, NumberRange, Optional, PersonField, TextField)
 from registry.core.models import Level
 
 
@@ -23,4 +23,4 @@ class RoomForm(FlaskForm):
 
 
 class AccessForm(FlaskForm):
-    person_id = IdSelectField(_l("Person"), [DataRequired()])
+    person_id = PersonField(_l("Person"), [DataRequired()], scope="active")

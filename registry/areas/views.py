@@ -11,7 +11,7 @@ from registry.areas.forms import AccessForm, RoomForm
 from registry.areas.models import ForeignPolicy, RoomAccess
 from registry.core.auth import READ_REGISTERS, roles_required
 from registry.core.errors import NotFound, ValidationFailed
-from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page
+from registry.core.pages import apply_form_errors, history, paginate_page, people_picker
 from registry.extensions import db
 from registry.people.services import get_person
 
@@ -35,11 +35,10 @@ def index():
 @roles_required(*READ_REGISTERS, "guard")
 def show(room_id):
     room = services.get_room(db.session, room_id)
-    form = AccessForm()
-    form.person_id.choices = form_choices_people(db.session)
     return render_template("areas/show.html", room=room, access=services.access_list(db.session, room),
                            events=history("rooms", room.id) if current_user.role.value != "guard" else [],
-                           access_form=form, people=form_choices_people(db.session))
+                           access_form=AccessForm(formdata=None),
+                           people=people_picker(db.session, "active") if current_user.has_role("officer") else None)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -93,6 +92,8 @@ def grant(room_id):
         except (ValidationFailed, NotFound):
             db.session.rollback()
             flash(_("This person cannot be added (unknown or already listed)."), "error")
+    elif form.person_id.errors:
+        flash(" ".join(map(str, form.person_id.errors)), "error")
     return redirect(url_for("areas.show", room_id=room.id))
 
 

@@ -69,10 +69,7 @@ def _home() -> str:
 
 
 def _visible(asset_id: int) -> Asset:
-    asset = db.session.get(Asset, asset_id)
-    if asset is None or not rules.can_view_asset(current_user, asset, _home()):
-        raise NotFound()
-    return asset
+    return rules.visible_asset(db.session, current_user, asset_id, _home())
 
 
 def _enum_arg(name, values):

@@ -12,7 +12,7 @@ from wtforms.widgets import TextArea
 from registry.approvals.forms import IdListField
 from registry.assets.models import AssetKind, InspectionResult, Network, ReturnCondition, Subtype
 from registry.core.forms import (BoolField, DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField,
-                                 IntegerField, LongTextField, NumberRange, Optional, TextField,
+                                 IntegerField, LongTextField, NumberRange, Optional, PersonField, TextField,
                                  ValidationError)
 from registry.core.models import Level
 
@@ -102,7 +102,7 @@ class AssetForm(FlaskForm):
 
 
 class CheckoutForm(FlaskForm):
-    borrower_id = IdSelectField(_l("Borrower"), [DataRequired()])
+    borrower_id = PersonField(_l("Borrower"), [DataRequired()], scope="active")
     purpose = TextField(_l("Purpose"), [DataRequired()], max_length=300)
     due_at = TextField(_l("Due"), [Optional()], max_length=40,
                        description=_l("Empty: the default for the level."))

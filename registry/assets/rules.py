@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import object_session
 
 from registry.assets.models import Asset, AssetKind, AssetScope, AssetStatus, Checkout, InspectionResult
-from registry.core.errors import Forbidden, RuleViolation, ValidationFailed, violation
+from registry.core.errors import Forbidden, NotFound, NotVisible, RuleViolation, ValidationFailed, violation
 from registry.core.models import Level
 
 FULL_READ_ROLES = ("officer", "approver", "inspector")  # + admin
@@ -84,6 +84,27 @@ def visible_filter(user, home_country: str = "CN"):
                               Checkout.borrower_id == person.id)
     cleared = Asset.level.in_(levels_up_to(person.clearance(home_country)))
     return sa.or_(Asset.custodian_id == person.id, holds, sa.and_(cleared, sa.or_(no_scope, scoped)))
+
+
+def can_view_checkout(user, checkout: Checkout | None) -> bool:
+    """Officers, approvers, inspectors (and admin) see every loan; staff only their own (SPEC §1):
+    who holds an item they may see, and until when, is another person's checkout."""
+    if checkout is None or user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if user.has_role(*FULL_READ_ROLES):
+        return True
+    return user.role.value == "staff" and user.person_id is not None and checkout.borrower_id == user.person_id
+
+
+def visible_asset(session, user, asset_id: int, home_country: str = "CN") -> Asset:
+    """The item `user` may see: NotFound for an unknown id, NotVisible (answered alike, but
+    recorded as an access denial) for an item outside the user's need-to-know."""
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFound()
+    if not can_view_asset(user, asset, home_country):
+        raise NotVisible(asset)
+    return asset
 
 
 def can_manage(user) -> bool:

@@ -22,7 +22,7 @@ from registry.assets.models import (SUBTYPES_BY_KIND, Asset, AssetKind, AssetSco
                                     Subtype)
 from registry.core import audit
 from registry.core.errors import Forbidden, NotFound, RuleViolation, ValidationFailed, violation
-from registry.core.labels import Label, find_label, issue_label
+from registry.core.labels import Label, find_label, issue_label, new_code
 from registry.core.models import DEFAULT_SECRECY_YEARS, Level, utcnow
 from registry.core.query import order_by, search
 from registry.core.security_events import record_security_event
@@ -58,8 +58,8 @@ def snapshot(asset: Asset) -> dict:
 
 # ------------------------------------------------------------------ registry numbers
 
-def _bump_counter(session, kind: str, year: int) -> int:
-    """Increment and return the counter row for (kind, year); creates it on first use.
+def _bump_counter(session, kind: str, year: int, by: int = 1) -> int:
+    """Increment the counter row for (kind, year) by `by` and return its new value; creates it on first use.
 
     On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE); on PostgreSQL
     the UPDATE locks the row until commit, and a concurrent first INSERT loses on the primary
@@ -68,22 +68,26 @@ def _bump_counter(session, kind: str, year: int) -> int:
     for _attempt in range(5):
         row = session.execute(
             sa.update(RegistryCounter).where(RegistryCounter.kind == kind, RegistryCounter.year == year)
-            .values(last=RegistryCounter.last + 1).returning(RegistryCounter.last)
+            .values(last=RegistryCounter.last + by).returning(RegistryCounter.last)
             .execution_options(synchronize_session=False)).first()
         if row is not None:
             return int(row[0])
         try:
             with session.begin_nested():
-                session.execute(sa.insert(RegistryCounter).values(kind=kind, year=year, last=1))
-            return 1
+                session.execute(sa.insert(RegistryCounter).values(kind=kind, year=year, last=by))
+            return by
         except IntegrityError:
             continue
     raise RuntimeError("registry counter contention")
 
 
+def _registry_prefix(kind: AssetKind, settings: dict | None) -> str:
+    return str(_settings(settings).get(f"registry_prefix_{AssetKind(kind).value}") or kind.value[:2].upper())
+
+
 def next_registry_no(session, kind: AssetKind, *, year: int, settings: dict | None = None) -> str:
     """The next free registry number for a kind and year, e.g. ZT-2026-00042 (prefix from settings)."""
-    prefix = str(_settings(settings).get(f"registry_prefix_{AssetKind(kind).value}") or kind.value[:2].upper())
+    prefix = _registry_prefix(kind, settings)
     while True:
         n = _bump_counter(session, AssetKind(kind).value, year)
         number = f"{prefix}-{year}-{n:05d}"
@@ -91,23 +95,72 @@ def next_registry_no(session, kind: AssetKind, *, year: int, settings: dict | No
             return number
 
 
+def _reserve_registry_nos(session, kind: AssetKind, *, year: int, count: int, taken: set[str],
+                          settings: dict | None = None) -> list[str]:
+    """`count` registry numbers as `count` calls of next_registry_no would give them (one counter
+    UPDATE per round), skipping the numbers in `taken` (lower-cased; the new ones are added)."""
+    prefix = _registry_prefix(kind, settings)
+    numbers: list[str] = []
+    while len(numbers) < count:
+        need = count - len(numbers)
+        last = _bump_counter(session, AssetKind(kind).value, year, by=need)
+        for n in range(last - need + 1, last + 1):
+            number = f"{prefix}-{year}-{n:05d}"
+            if number.lower() not in taken:
+                taken.add(number.lower())
+                numbers.append(number)
+    return numbers
+
+
 # ------------------------------------------------------------------ register and edit
 
-def _check_refs(session, data: dict) -> dict:
-    errors = {}
-    for name, model in (("custodian_id", Person), ("room_id", None)):
-        value = data.get(name)
-        if value is None:
-            continue
-        if model is None:
-            from registry.areas.models import Room
+class _QueriedRefs:
+    """References looked up one query each (a single registration or edit)."""
 
-            model = Room
-        if session.get(model, value) is None:
-            errors[name] = [_l("Unknown record.")]
+    def __init__(self, session):
+        self.session = session
+
+    def has_person(self, person_id) -> bool:
+        return self.session.get(Person, person_id) is not None
+
+    def room(self, room_id):
+        return _room(self.session, room_id)
+
+    def count_people(self, person_ids: set) -> int:
+        return self.session.scalar(sa.select(sa.func.count(Person.id)).where(Person.id.in_(person_ids)))
+
+
+class _LoadedRefs:
+    """References loaded once (a batch of registrations): person ids and rooms by id."""
+
+    def __init__(self, session):
+        from registry.areas.models import Room
+
+        self.people = set(session.scalars(sa.select(Person.id)))
+        self.rooms = {room.id: room for room in session.scalars(sa.select(Room))}
+
+    def has_person(self, person_id) -> bool:
+        return person_id in self.people
+
+    def room(self, room_id):
+        return None if room_id is None else self.rooms.get(room_id)
+
+    def count_people(self, person_ids: set) -> int:
+        return sum(1 for p in person_ids if p in self.people)
+
+
+def _check_refs(session, data: dict, refs=None) -> dict:
+    refs = refs or _QueriedRefs(session)
+    errors = {}
+    custodian_id = data.get("custodian_id")
+    if custodian_id is not None and not refs.has_person(custodian_id):
+        errors["custodian_id"] = [_l("Unknown record.")]
+    room_id = data.get("room_id")
+    if room_id is not None and refs.room(room_id) is None:
+        errors["room_id"] = [_l("Unknown record.")]
     person_ids = data.get("scope_person_ids") or []
     if person_ids:
-        found = session.scalar(sa.select(sa.func.count(Person.id)).where(Person.id.in_(person_ids)))
+        found = refs.count_people(set(person_ids))
         if found != len(set(person_ids)):
             errors["scope_person_ids"] = [_l("Unknown person in the scope.")]
     if errors:
@@ -154,6 +207,47 @@ def _room(session, room_id):
     return session.get(Room, room_id)
 
 
+def build_asset(data: dict, *, now: datetime, settings: dict, room) -> Asset:
+    """The item a registration creates, not yet numbered, added to the session or labelled: the
+    fields of its kind (subtype must fit the kind), the default secrecy period of its level and the
+    declassification date from it, a computer's network, the scope, and the placement rule
+    (`inspection_required`, with `room` the item's room or None). The registry number is the one
+    given (stripped) or None. Shared by create_asset (one item) and AssetBatch (an import)."""
+    kind = AssetKind(data["kind"])
+    fields = _normalise(kind, data)
+    level = fields["level"]
+    if fields.get("secrecy_years") is None and level in DEFAULT_SECRECY_YEARS:
+        fields["secrecy_years"] = DEFAULT_SECRECY_YEARS[level]
+    registered_on = rules.local_today(now, settings)
+    if fields.get("declassify_on") is None and fields.get("secrecy_years"):
+        fields["declassify_on"] = _add_years(registered_on, int(fields["secrecy_years"]))
+    if kind == AssetKind.COMPUTER and not fields.get("network"):
+        fields["network"] = Network.STANDALONE
+    asset = Asset(registry_no=(data.get("registry_no") or "").strip() or None, kind=kind,
+                  status=AssetStatus.AVAILABLE, registered_on=registered_on, created_at=now, updated_at=now,
+                  **{k: v for k, v in fields.items()})
+    for f in TEXT_FIELDS:
+        if getattr(asset, f) is None:
+            setattr(asset, f, "")
+    asset.foreign_supplied = bool(asset.foreign_supplied)
+    asset.original_id = data.get("original_id")
+    rules.check_placement(asset, room, asset.foreign_supplied)
+    _set_scope(asset, data.get("scope_departments"), data.get("scope_person_ids"))
+    return asset
+
+
+def _created_event(asset: Asset) -> dict:
+    """The data of an item's `asset.create` audit event."""
+    return {"after": snapshot(asset)}
+
+
+def _number_taken(session, number: str) -> bool:
+    return session.scalar(sa.select(Asset.id).where(sa.func.lower(Asset.registry_no) == number.lower())) is not None
+
+
+NUMBER_TAKEN = _l("This registry number is already registered.")
+
+
 def create_asset(session, data: dict, *, actor, now: datetime | None = None, settings: dict | None = None) -> Asset:
     """Register an item: registry number (generated unless given), label, scope, audit.
 
@@ -164,37 +258,116 @@ def create_asset(session, data: dict, *, actor, now: datetime | None = None, set
         raise Forbidden()
     settings = _settings(settings)
     now = now or utcnow()
-    kind = AssetKind(data["kind"])
     _check_refs(session, data)
-    fields = _normalise(kind, data)
-    level = fields["level"]
-    if fields.get("secrecy_years") is None and level in DEFAULT_SECRECY_YEARS:
-        fields["secrecy_years"] = DEFAULT_SECRECY_YEARS[level]
-    registered_on = rules.local_today(now, settings)
-    if fields.get("declassify_on") is None and fields.get("secrecy_years"):
-        fields["declassify_on"] = _add_years(registered_on, int(fields["secrecy_years"]))
-    if kind == AssetKind.COMPUTER and not fields.get("network"):
-        fields["network"] = Network.STANDALONE
-    number = (data.get("registry_no") or "").strip()
-    if number:
-        if session.scalar(sa.select(Asset.id).where(sa.func.lower(Asset.registry_no) == number.lower())):
-            raise ValidationFailed(details={"registry_no": [_l("This registry number is already registered.")]})
+    asset = build_asset(data, now=now, settings=settings, room=_room(session, data.get("room_id")))
+    if asset.registry_no:
+        if _number_taken(session, asset.registry_no):
+            raise ValidationFailed(details={"registry_no": [NUMBER_TAKEN]})
     else:
-        number = next_registry_no(session, kind, year=registered_on.year, settings=settings)
-    asset = Asset(registry_no=number, kind=kind, status=AssetStatus.AVAILABLE, registered_on=registered_on,
-                  created_at=now, updated_at=now, **{k: v for k, v in fields.items()})
-    for f in TEXT_FIELDS:
-        if getattr(asset, f) is None:
-            setattr(asset, f, "")
-    asset.foreign_supplied = bool(asset.foreign_supplied)
-    asset.original_id = data.get("original_id")
-    rules.check_placement(asset, _room(session, asset.room_id), asset.foreign_supplied)
-    _set_scope(asset, data.get("scope_departments"), data.get("scope_person_ids"))
+        asset.registry_no = next_registry_no(session, asset.kind, year=asset.registered_on.year, settings=settings)
     session.add(asset)
     session.flush()
     issue_label(session, "asset", asset, actor=actor)
-    audit.record(session, actor=actor, action="asset.create", entity=asset, data={"after": snapshot(asset)})
+    audit.record(session, actor=actor, action="asset.create", entity=asset, data=_created_event(asset))
     return asset
+
+
+class AssetBatch:
+    """Register many items in one transaction (an import): what create_asset does for each, in bulk.
+
+    `add(data)` checks and builds one item as create_asset does (same rules: build_asset, the
+    references, a given registry number unique case-insensitively, in the database and in the
+    batch), against references and registry numbers loaded once; it raises ValidationFailed,
+    Forbidden or a RuleViolation and writes nothing. `write()` then numbers the items without a
+    number (the same counters and sequence as create_asset), inserts them with their scope and
+    label, and appends one `asset.create` event per item to the audit chain, in order (flushes,
+    never commits). Returns the new ids.
+    """
+
+    def __init__(self, session, *, actor, now: datetime | None = None, settings: dict | None = None):
+        self.session = session
+        self.actor = actor
+        self.settings = _settings(settings)
+        self.now = now or utcnow()
+        self.items: list[Asset] = []
+        self._refs: _LoadedRefs | None = None
+        self._taken: set[str] | None = None
+        self._may_manage = actor is None or rules.can_manage(actor)  # the same actor for every item
+
+    @property
+    def taken(self) -> set[str]:
+        """Registry numbers in use, lower-cased: the database's and the batch's."""
+        if self._taken is None:
+            self._taken = {n.lower() for n in self.session.scalars(sa.select(Asset.registry_no))}
+        return self._taken
+
+    def registered(self, number: str) -> bool:
+        return bool(number) and number.strip().lower() in self.taken
+
+    def add(self, data: dict) -> Asset:
+        if not self._may_manage:
+            raise Forbidden()
+        if self._refs is None:
+            self._refs = _LoadedRefs(self.session)
+        _check_refs(self.session, data, self._refs)
+        asset = build_asset(data, now=self.now, settings=self.settings, room=self._refs.room(data.get("room_id")))
+        if asset.registry_no:
+            if asset.registry_no.lower() in self.taken:
+                raise ValidationFailed(details={"registry_no": [NUMBER_TAKEN]})
+            self.taken.add(asset.registry_no.lower())
+        self.items.append(asset)
+        return asset
+
+    def write(self) -> list[int]:
+        if not self.items:
+            return []
+        session, items = self.session, self.items
+        unnumbered: dict[tuple[AssetKind, int], list[Asset]] = {}
+        for asset in items:
+            if not asset.registry_no:
+                unnumbered.setdefault((asset.kind, asset.registered_on.year), []).append(asset)
+        for (kind, year), group in unnumbered.items():
+            numbers = _reserve_registry_nos(session, kind, year=year, count=len(group), taken=self.taken,
+                                            settings=self.settings)
+            for asset, number in zip(group, numbers):
+                asset.registry_no = number
+        table = Asset.__table__
+        columns = [c for c in table.columns if c.key != "id"]
+        defaults = {c.key: c.default.arg for c in columns
+                    if c.default is not None and c.default.is_scalar and c.key != "label_code"}
+        keys = [c.key for c in columns]
+        issued_at = utcnow()
+        issued_by = getattr(self.actor, "username", "") or ""
+        rows = []
+        for asset in items:
+            for key, value in defaults.items():  # what the flush of create_asset fills in
+                if getattr(asset, key) is None:
+                    setattr(asset, key, value)
+            asset.label_code = new_code()
+            loaded = asset.__dict__  # a new object's values (unset columns are None)
+            rows.append({k: loaded.get(k) for k in keys})
+        session.execute(table.insert(), rows)  # executemany, no RETURNING: numbers are unique, ids by number
+        by_number: dict[str, int] = {}
+        numbers = [a.registry_no for a in items]
+        for i in range(0, len(numbers), 500):
+            by_number.update(session.execute(sa.select(table.c.registry_no, table.c.id)
+                                             .where(table.c.registry_no.in_(numbers[i:i + 500]))).all())
+        ids = [by_number[n] for n in numbers]
+        scopes, labels, events = [], [], []
+        for asset, asset_id in zip(items, ids):
+            for entry in asset.scope_entries:
+                scopes.append({"asset_id": asset_id, "department": entry.department, "person_id": entry.person_id})
+            labels.append({"code": asset.label_code, "target_type": "asset", "target_id": asset_id,
+                           "issued_at": issued_at, "issued_by": issued_by, "revoked_at": None,
+                           "revoked_reason": None})
+            events.append({"action": "asset.create", "entity_type": Asset.__tablename__, "entity_id": asset_id,
+                           "data": _created_event(asset)})
+        if scopes:
+            session.execute(AssetScope.__table__.insert(), scopes)
+        session.execute(Label.__table__.insert(), labels)
+        audit.record_many(session, actor=self.actor, events=events)
+        self.items = []
+        return list(ids)
 
 
 def _add_years(day: date, years: int) -> date:
@@ -704,12 +877,20 @@ def _holdings_check(session, person, above):
     return held_assets(session, person, above)
 
 
+def _approval_may_name(actor, asset: Asset) -> bool:
+    """An approval request may name only an item the requester may see (else: unknown record)."""
+    return rules.can_view_asset(actor, asset, _settings(None).get("home_country") or "CN")
+
+
 def register_hooks() -> None:
-    """Tell the people domain which items a person holds (清退 before leaving or a lower category)."""
+    """Tell the people domain which items a person holds (清退 before leaving or a lower category),
+    and the approvals domain which items a requester may name."""
+    from registry.approvals.services import SUBJECT_VISIBLE
     from registry.people.services import HOLDINGS_CHECKS
 
     if _holdings_check not in HOLDINGS_CHECKS:
         HOLDINGS_CHECKS.append(_holdings_check)
+    SUBJECT_VISIBLE["asset_id"] = _approval_may_name
 
 
 register_hooks()

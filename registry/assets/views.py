@@ -24,10 +24,10 @@ from registry.assets.models import SUBTYPES_BY_KIND, Asset, AssetKind, AssetStat
 from registry.core.api import doc, register_schema
 from registry.core.auth import Unauthenticated, bearer_token, public, roles_required
 from registry.core.db import begin_write
-from registry.core.errors import DomainError, Forbidden, NotFound, RuleViolation, ValidationFailed
+from registry.core.errors import DomainError, Forbidden, NotFound, NotVisible, RuleViolation, ValidationFailed
 from registry.core.labels import Label, find_label
 from registry.core.pages import (apply_form_errors, form_choices_people, history, options_html, paginate_page,
-                                 paginate_split)
+                                 paginate_split, people_picker, picked_person_id)
 from registry.core.security_events import SecurityEvent, record_refusal
 from registry.core.settings import get_settings
 from registry.extensions import db
@@ -51,6 +51,12 @@ def people_options(choices, selected=None):
     return options_html(choices, selected)
 
 
+@bp.app_template_global("may_see_checkout")
+def may_see_checkout(checkout) -> bool:
+    """For macros imported without context: the signed-in user may see this loan."""
+    return rules.can_view_checkout(current_user, checkout)
+
+
 @bp.app_template_global("can_view_asset")
 def can_view_asset(user, asset) -> bool:
     return rules.can_view_asset(user, asset, _home())
@@ -58,10 +64,7 @@ def can_view_asset(user, asset) -> bool:
 
 def _visible(asset_id: int) -> Asset:
     """The item, or 404 for an unknown item and for one the user may not see (no oracle)."""
-    asset = db.session.get(Asset, asset_id)
-    if asset is None or not rules.can_view_asset(current_user, asset, _home()):
-        raise NotFound()
-    return asset
+    return rules.visible_asset(db.session, current_user, asset_id, _home())
 
 
 def _rooms():
@@ -95,11 +98,22 @@ def _refuse(exc: RuleViolation):
 
 # ------------------------------------------------------------------ registers
 
+def _person_filter(name: str):
+    """A person filter (?custodian_id=, ?borrower_id=): the id, or an employee number typed in the picker."""
+    person_id, error = picked_person_id(request.args, name, "all")
+    if error:
+        flash(error, "warning")
+    return person_id
+
+
 def _filters():
     a = request.args
     return dict(q=a.get("q") or None, kind=a.get("kind") if a.get("kind") in AssetKind.values() else None,
                 level=a.get("level") or None, status=a.get("status") if a.get("status") in AssetStatus.values() else None,
-                room_id=a.get("room_id", type=int), custodian_id=a.get("custodian_id", type=int),
+                room_id=a.get("room_id", type=int),
+                # staff do not read the people register: no picker, no resolving of typed numbers (h4)
+                custodian_id=_person_filter("custodian_id") if current_user.has_role(*rules.FULL_READ_ROLES)
+                else a.get("custodian_id", type=int),
                 overdue=True if a.get("overdue") == "1" else None, sort=a.get("sort") or None)
 
 
@@ -115,7 +129,9 @@ def index():
     stmt = stmt.options(selectinload(Asset.custodian), selectinload(Asset.room), selectinload(Asset.inspections),
                         selectinload(Asset.open_checkout).selectinload(Checkout.borrower))  # no query per row
     return render_template("assets/index.html", page=paginate_page(stmt), filters=filters, kinds=AssetKind,
-                           statuses=AssetStatus, rooms=_rooms(), people=form_choices_people(db.session, False))
+                           statuses=AssetStatus, rooms=_rooms(),
+                           people=people_picker(db.session, "all") if current_user.has_role(*rules.FULL_READ_ROLES)
+                           else None)
 
 
 @bp.get("/items/<int:asset_id>")
@@ -124,7 +140,7 @@ def show(asset_id):
     asset = _visible(asset_id)
     full = current_user.has_role(*rules.FULL_READ_ROLES)
     return render_template(
-        "assets/show.html", asset=asset, open_checkout=services.open_checkout(db.session, asset),
+        "assets/show.html", asset=asset, open_checkout=_own_or_readable(services.open_checkout(db.session, asset)),
         checkouts=db.session.scalars(services.checkouts_query(current_user, asset_id=asset.id).limit(100)).all(),
         labels=db.session.scalars(sa.select(Label).where(Label.target_type == "asset", Label.target_id == asset.id)
                                   .order_by(Label.issued_at.desc())).all() if full else [],
@@ -268,7 +284,7 @@ def copy(asset_id):
 def _act(asset, *, form=None, checkin_form=None, refusal=None, status=200):
     """The item's action page: facts, and check out / check in for this user (≤ 2 screens after a scan)."""
     settings = get_settings()
-    current = services.open_checkout(db.session, asset)
+    current = _own_or_readable(services.open_checkout(db.session, asset))
     preview = None
     if current_user.role.value == "staff" and current_user.person is not None and asset.status == AssetStatus.AVAILABLE:
         try:
@@ -286,10 +302,16 @@ def _act(asset, *, form=None, checkin_form=None, refusal=None, status=200):
     return render_template(
         "assets/act.html", asset=asset, current=current, form=form or CheckoutForm(),
         checkin_form=checkin_form or CheckinForm(), refusal=refusal, preview=preview, approvals=approval or [],
-        people=form_choices_people(db.session) if current_user.has_role(*DESK) else [],
+        people=people_picker(db.session, "active") if current_user.has_role(*DESK) else None,
         computers=_computers() if asset.kind == AssetKind.STORAGE else [],
         default_due=rules.default_due(asset.level, services.utcnow(), settings),
         max_due=rules.max_due(asset.level, services.utcnow(), settings)), status
+
+
+def _own_or_readable(checkout):
+    """The open checkout if the user may see it (their own, or a full reader); staff never learn
+    who else holds an item, nor until when."""
+    return checkout if rules.can_view_checkout(current_user, checkout) else None
 
 
 @bp.get("/items/<int:asset_id>/act")
@@ -352,14 +374,15 @@ def checkouts():
     a = request.args
     open_ = {"1": True, "0": False}.get(a.get("open"))
     overdue = True if a.get("overdue") == "1" else None
+    full = current_user.has_role(*rules.FULL_READ_ROLES)
     stmt = services.checkouts_query(current_user, open_=open_, overdue=overdue,
-                                    borrower_id=a.get("borrower_id", type=int), asset_id=a.get("asset_id", type=int))
+                                    borrower_id=_person_filter("borrower_id") if full else a.get("borrower_id", type=int),
+                                    asset_id=a.get("asset_id", type=int))
     # open first, newest first: two index-ordered reads instead of sorting the whole log (issue 8)
     page = (paginate_split(stmt, Checkout.returned_at.is_(None), (Checkout.out_at.desc(), Checkout.id.desc()))
             if open_ is None and not overdue else paginate_page(stmt))
     return render_template("assets/checkouts.html", page=page, overdue=overdue, open_=open_,
-                           now=services.utcnow(), people=form_choices_people(db.session, False)
-                           if current_user.has_role(*rules.FULL_READ_ROLES) else [])
+                           now=services.utcnow(), people=people_picker(db.session, "all") if full else None)
 
 
 # ------------------------------------------------------------------ batch desk
@@ -415,7 +438,7 @@ def desk_checkout():
     previews = services.preview_batch(db.session, items, form.borrower_id.data, actor=current_user,
                                       due_at=form.due_at.data)
     return render_template("assets/desk.html", mode="checkout", form=form, items=items, previews=previews,
-                           message=message, people=form_choices_people(db.session))
+                           message=message, people=people_picker(db.session, "active"))
 
 
 @bp.route("/desk/checkin", methods=["GET", "POST"])
@@ -529,8 +552,10 @@ def label_png(user, code):
 def _label_image(user, code: str, fmt: str):
     """The cached QR image of a label the user may see; 404 unknown or not allowed, 410 revoked."""
     label = find_label(db.session, code)
-    if label is None or not _label_allowed(user, label):
+    if label is None:
         raise NotFound()
+    if not _label_allowed(user, label):
+        raise NotVisible(db.session.get(Asset, label.target_id) if label.target_type == "asset" else None)
     if label.is_revoked:
         raise DomainError(_("This label has been revoked."), code="label_revoked", status=410)
     data = labelling.qr_image(label.code, fmt, base_url=get_settings()["base_url"], cache_dir=_qr_cache())

@@ -5,6 +5,7 @@ Services flush and never commit; the entry point commits. `actor` and `now` are 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 import pyotp
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import lazyload
 
 from registry.auth.models import ApiToken, LoginThrottle, Role, SetupToken, User, UserSession, token_digest
 from registry.auth.passwords import check_password, hash_password, password_problems
@@ -283,18 +285,38 @@ def start_session(session, user: User, *, ip: str | None, user_agent: str | None
     return token
 
 
+# The per-request checks (issue 8): one statement each, built once (on first use: the mappers must be
+# complete), by the token's unique digest; every condition that ends a session (revoked, user disabled,
+# session version bumped by a password, role or TOTP change, absolute lifetime) is in its WHERE clause,
+# so a dead session loads nothing. The user's person is not joined in (only staff rules read it: it
+# then loads on first use, by primary key).
+@functools.cache
+def _live_session_user():
+    return (sa.select(User).join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.token_hash == sa.bindparam("digest"), UserSession.revoked_at.is_(None),
+                   UserSession.user_version == User.session_version, User.active.is_(True),
+                   UserSession.created_at >= sa.bindparam("not_before", type_=UserSession.created_at.type))
+            .options(lazyload(User.person)))
+
+
+@functools.cache
+def _live_token_user():
+    return (sa.select(User).join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == sa.bindparam("digest"), ApiToken.revoked_at.is_(None),
+                   sa.or_(ApiToken.expires_at.is_(None),
+                          ApiToken.expires_at > sa.bindparam("now", type_=ApiToken.expires_at.type)),
+                   User.active.is_(True))
+            .options(lazyload(User.person)))
+
+
 def load_session(session, token: str, *, absolute_minutes: int, now: datetime | None = None) -> User | None:
     """The user of a live session token, or None when revoked, expired, disabled or outdated."""
     if not token or len(token) > 100:
         return None
     now = now or utcnow()
-    row = session.scalar(sa.select(UserSession).where(UserSession.token_hash == token_digest(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    user = row.user
-    if not user.active or row.user_version != user.session_version:
-        return None
-    if now - row.created_at > timedelta(minutes=absolute_minutes):
+    user = session.scalar(_live_session_user(), {"digest": token_digest(token),
+                                               "not_before": now - timedelta(minutes=absolute_minutes)})
+    if user is None:
         return None
     user._session_token = token
     return user
@@ -324,15 +346,10 @@ def create_token(session, user: User, *, actor, name: str = "", days: int | None
 
 
 def resolve_token(session, raw: str, now: datetime | None = None) -> User | None:
+    """The user of a live bearer token (not revoked, not expired, account active), or None."""
     if not raw or len(raw) > 100:
         return None
-    now = now or utcnow()
-    tok = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
-    if tok is None or tok.revoked_at is not None or (tok.expires_at and tok.expires_at <= now):
-        return None
-    if not tok.user.active:
-        return None
-    return tok.user
+    return session.scalar(_live_token_user(), {"digest": token_digest(raw), "now": now or utcnow()})
 
 
 def revoke_token(session, tok: ApiToken, *, actor) -> None:

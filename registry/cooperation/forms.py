@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from registry.cooperation.models import ReviewStatus
 from registry.core.forms import (DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField, LongTextField,
-                                 Optional, TextField, ValidationError)
+                                 Optional, PersonField, TextField, ValidationError)
 from registry.people.forms import CountryField
 
 
@@ -43,7 +43,7 @@ class ProjectForm(_ReviewFields, FlaskForm):
     starts_on = DateField(_l("Starts on"), [Optional()])
     ends_on = DateField(_l("Ends on"), [Optional()])
     review_status = EnumSelectField(_l("Secrecy review"), [DataRequired()], enum=ReviewStatus, default="pending")
-    reviewed_by = IdSelectField(_l("Reviewer (person id)"), [Optional()])
+    reviewed_by = PersonField(_l("Reviewer (person id)"), [Optional()], scope="active")
     reviewed_on = DateField(_l("Review date"), [Optional()])
     conclusion = LongTextField(_l("Review conclusion"), max_length=4000)
 
@@ -56,6 +56,6 @@ class ReviewForm(_ReviewFields, FlaskForm):
     """Record (or revise) the secrecy review of a project."""
 
     review_status = EnumSelectField(_l("Secrecy review"), [DataRequired()], enum=ReviewStatus)
-    reviewed_by = IdSelectField(_l("Reviewer"), [Optional()])
+    reviewed_by = PersonField(_l("Reviewer"), [Optional()], scope="active")
     reviewed_on = DateField(_l("Review date"), [Optional()], default=date.today)
     conclusion = LongTextField(_l("Review conclusion"), max_length=4000)

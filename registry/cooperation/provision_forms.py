@@ -7,7 +7,7 @@ from wtforms import IntegerField
 
 from registry.cooperation.provision_models import ReviewOutcome, Treatment
 from registry.core.forms import (DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField, LongTextField,
-                                 NumberRange, Optional, TextField, ValidationError)
+                                 NumberRange, Optional, PersonField, TextField, ValidationError)
 from registry.core.models import Level
 from registry.people.forms import CountryField
 
@@ -38,7 +38,7 @@ class ScopeForm(ScopeFields, FlaskForm):
 class ReviewFields:
     """Step 2: the secrecy review (保密审查) of the material."""
 
-    reviewer_id = IdSelectField(_l("Reviewer"), [Optional(), _positive])
+    reviewer_id = PersonField(_l("Reviewer"), [Optional(), _positive], scope="active")
     reviewed_on = DateField(_l("Review date"), [Optional()])
     review_outcome = EnumSelectField(_l("Review outcome"), [Optional()], enum=ReviewOutcome, allow_blank=True)
     review_conclusion = LongTextField(_l("Review conclusion"), max_length=4000)

@@ -16,7 +16,7 @@ from registry.core.auth import roles_required
 from registry.core.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
 from registry.core.forms import TextField
 from registry.core.models import Level
-from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page, refused
+from registry.core.pages import apply_form_errors, history, paginate_page, people_picker, refused
 from registry.extensions import db
 
 bp = Blueprint("provisions", __name__, url_prefix="/provisions")
@@ -122,7 +122,7 @@ def show(provision_id):
     return render_template(
         "provisions/show.html", p=p, flags=rules.supervision_flags(p), review_form=review, treatment_form=treatment,
         agreement_form=agreement, approval_form=ApprovalRequestForm(), provided_form=ProvidedForm(),
-        reject_form=RejectForm(), people=form_choices_people(db.session), outcomes=ReviewOutcome,
+        reject_form=RejectForm(), people=people_picker(db.session, "active"), outcomes=ReviewOutcome,
         treatments=Treatment, needs_approval=rules.needs_approval(p.level),
         treatment_needed=rules.treatment_needed(p), events=history("provisions", p.id))
 

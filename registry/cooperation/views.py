@@ -11,7 +11,7 @@ from registry.cooperation.forms import ProjectForm, ReviewForm
 from registry.cooperation.models import ReviewStatus
 from registry.core.auth import READ_REGISTERS, roles_required
 from registry.core.errors import ValidationFailed
-from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page
+from registry.core.pages import apply_form_errors, history, paginate_page, people_picker
 from registry.extensions import db
 
 bp = Blueprint("cooperation", __name__)
@@ -48,7 +48,7 @@ def project_show(project_id):
     visitors = db.session.scalars(visitors_query(project_id=project.id).limit(200)).all()
     form = ReviewForm(formdata=None, review_status=project.review_status.value)
     return render_template("cooperation/project_show.html", project=project, visitors=visitors, home=site()[0],
-                           review_form=form, people=form_choices_people(db.session),
+                           review_form=form, people=people_picker(db.session, "active"),
                            events=history("cooperation_projects", project.id))
 
 
@@ -67,7 +67,7 @@ def project_new():
             flash(_("Project registered."), "success")
             return redirect(url_for("cooperation.project_show", project_id=project.id))
     return render_template("cooperation/project_form.html", form=form, project=None,
-                           people=form_choices_people(db.session)), 422 if form.errors else 200
+                           people=people_picker(db.session, "active")), 422 if form.errors else 200
 
 
 @bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
@@ -89,7 +89,7 @@ def project_edit(project_id):
             flash(_("Saved.") if changed else _("Nothing changed."), "success" if changed else "info")
             return redirect(url_for("cooperation.project_show", project_id=project.id))
     return render_template("cooperation/project_form.html", form=form, project=project,
-                           people=form_choices_people(db.session)), 422 if form.errors else 200
+                           people=people_picker(db.session, "active")), 422 if form.errors else 200
 
 
 @bp.post("/projects/<int:project_id>/review")

@@ -60,7 +60,12 @@ def _plain(value):
 
 
 def canonical_bytes(**fields) -> bytes:
-    return json.dumps(_plain(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical_plain(_plain(fields))
+
+
+def _canonical_plain(fields: dict) -> bytes:
+    """canonical_bytes of fields that are plain already (JSON types only, as `_plain` returns them)."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def chain_hash(prev_hash: str, payload: bytes) -> str:
@@ -101,6 +106,37 @@ def record(session, *, actor, action: str, entity=None, entity_type: str | None 
     return event
 
 
+def record_many(session, *, actor, events: list[dict], at: datetime | None = None) -> tuple[int, str]:
+    """Append many events of one actor in the caller's transaction, in order: what `record()`
+    called once per event would append (same serialisation lock, head, canonical bytes and hash),
+    inserted in one executemany. Each event is a dict with `action` and optionally `entity_type`,
+    `entity_id` (ids, not instances) and `data`. Flushes pending changes first, never commits.
+    Returns the new head (seq, hash)."""
+    session.flush()
+    lock_audit_chain(session)
+    seq, prev = head(session)
+    if not events:
+        return seq, prev
+    at = at or utcnow()
+    actor_id, name = getattr(actor, "id", None), actor_name(actor)
+    ip, via = context.client_ip(), context.channel()
+    common = _plain({"at": at, "actor_id": actor_id, "actor": name, "ip": ip, "via": via})
+    rows = []
+    for ev in events:
+        seq += 1
+        data = _plain(ev["data"]) if ev.get("data") else None
+        payload = _canonical_plain({**common, "seq": seq, "action": ev["action"],
+                                    "entity_type": ev.get("entity_type"), "entity_id": _plain(ev.get("entity_id")),
+                                    "data": data})
+        digest = chain_hash(prev, payload)
+        rows.append({"seq": seq, "at": at, "actor_id": actor_id, "actor": name, "action": ev["action"],
+                     "entity_type": ev.get("entity_type"), "entity_id": ev.get("entity_id"), "data": data,
+                     "ip": ip, "via": via, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(AuditEvent.__table__.insert(), rows)
+    return seq, prev
+
+
 @dataclass
 class VerifyResult:
     ok: bool
@@ -130,24 +166,30 @@ def verify(session, checkpoint: tuple[int, str] | None = None) -> VerifyResult:
 
     Detects edited, deleted, inserted and reordered events. Truncation of the tail (or a
     rewrite of the whole chain) is only detectable against a checkpoint kept elsewhere.
+    Reads plain rows (the columns' own types, no ORM objects) in batches; callers run it in a read
+    transaction (`core.db.begin_read`) so that it never holds the write lock.
     """
     prev = GENESIS
     expected_seq = 1
     count = 0
     cp_seen = checkpoint is None
-    stmt = sa.select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    result = session.scalars(stmt)
+    t = AuditEvent.__table__.c
+    stmt = (sa.select(t.seq, t.at, t.actor_id, t.actor, t.action, t.entity_type, t.entity_id, t.data, t.ip, t.via,
+                      t.prev_hash, t.hash).order_by(t.seq).execution_options(yield_per=5000))
+    result = session.execute(stmt)
     try:
-        for event in result:
-            if event.seq != expected_seq:
+        for seq, at, actor_id, actor, action, entity_type, entity_id, data, ip, via, prev_hash, digest in result:
+            if seq != expected_seq:
                 return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, "missing_or_reordered")
-            if event.prev_hash != prev or chain_hash(prev, event.canonical()) != event.hash:
-                return VerifyResult(False, count, expected_seq - 1, prev, event.seq, "hash_mismatch")
-            if checkpoint is not None and event.seq == checkpoint[0]:
-                if event.hash != checkpoint[1]:
-                    return VerifyResult(False, count, event.seq, event.hash, event.seq, "checkpoint_mismatch")
+            payload = canonical_bytes(seq=seq, at=at, actor_id=actor_id, actor=actor, action=action,
+                                      entity_type=entity_type, entity_id=entity_id, data=data, ip=ip, via=via)
+            if prev_hash != prev or chain_hash(prev, payload) != digest:
+                return VerifyResult(False, count, expected_seq - 1, prev, seq, "hash_mismatch")
+            if checkpoint is not None and seq == checkpoint[0]:
+                if digest != checkpoint[1]:
+                    return VerifyResult(False, count, seq, digest, seq, "checkpoint_mismatch")
                 cp_seen = True
-            prev = event.hash
+            prev = digest
             expected_seq += 1
             count += 1
     finally:

@@ -28,7 +28,14 @@ def audit_verify(checkpoint):
             cp = audit.parse_checkpoint(checkpoint)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--checkpoint") from None
-    result = audit.verify(db.session, cp)
+    from registry.core.db import begin_read, reset_write_intent
+
+    begin_read(db.session)  # a read: minutes at millions of events, and writers must not wait for it
+    try:
+        result = audit.verify(db.session, cp)
+    finally:
+        db.session.rollback()
+        reset_write_intent()  # the read intent must not outlive the command (same thread: tests, shell)
     if result.ok:
         click.echo(f"ok: {result.events} events, head {result.head_seq}:{result.head_hash}")
         return

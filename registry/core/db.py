@@ -12,6 +12,7 @@ import contextvars
 
 import sqlalchemy as sa
 from flask import has_request_context, request
+from sqlalchemy.orm import scoped_session
 
 _force_write: contextvars.ContextVar[bool | None] = contextvars.ContextVar("force_write", default=None)
 
@@ -69,6 +70,25 @@ def begin_write(session) -> None:
             if session.new or session.dirty or session.deleted:
                 raise RuntimeError("begin_write() after unflushed changes in a read transaction")
             session.rollback()
+
+
+def begin_read(session) -> None:
+    """Make what follows a read transaction, one consistent snapshot, that never blocks writers.
+
+    For long reads started where writes are assumed (the CLI, a POST page): `audit verify`, exports.
+    The transaction in progress is ended first (it must hold no changes: a write-locked one would
+    otherwise keep the SQLite write lock through the read). SQLite: the next transaction starts with
+    a plain BEGIN (WAL: readers and the writer do not wait for each other; the WAL file cannot be
+    checkpointed past the reader's snapshot until it ends). PostgreSQL: REPEATABLE READ, one snapshot.
+    Call begin_write() afterwards to record something (e.g. a broken chain)."""
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("begin_read() with unflushed changes")
+    session.rollback()
+    _force_write.set(False)
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def assert_write_locked(session) -> None:

@@ -37,6 +37,20 @@ class NotFound(DomainError):
     message = _l("Not found.")
 
 
+class NotVisible(NotFound):
+    """A record that exists but that the user may not see (need-to-know, another person's).
+
+    Answers exactly like NotFound (same status, code, message, no details: no existence oracle),
+    but the entry point records it as an access denial, like a Forbidden."""
+
+    subject = None
+    hidden = True  # core.http records an error with `hidden` set as an access denial
+
+    def __init__(self, subject=None):
+        super().__init__()
+        self.subject = subject
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

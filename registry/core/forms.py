@@ -7,7 +7,9 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.utils import unset_value
+from wtforms.validators import (DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation,
+                                ValidationError)
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAKS = re.compile(r"[\r\n\t]")
@@ -75,6 +77,40 @@ class IdSelectField(IntegerField):
             raise ValueError(_l("Out of range."))
 
 
+class PersonField(IdSelectField):
+    """A person's id (pages: a select, or the person picker of templates/_picker.html). When the id is
+    empty, the text typed in the picker's search box (`<name>_q`: an employee number, a picker label
+    or an exact name) is resolved among the candidates of `scope` (core.pages.PERSON_SCOPES; the form's
+    data are the scope's params, e.g. room_id); an unknown or ambiguous text is an error of this field."""
+
+    def __init__(self, label=None, validators=None, scope: str = "active", **kw):
+        super().__init__(label, validators, **kw)
+        self.scope = scope
+        self.typed_error = False
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.typed_error = False
+        super().process(formdata, data, extra_filters)
+        if formdata is None or self.data is not None or (self.raw_data and str(self.raw_data[0] or "").strip()):
+            return
+        from registry.core.pages import resolve_person, typed_text
+        from registry.extensions import db
+
+        text = typed_text(formdata, self.name, self.scope)
+        if not text:
+            return
+        self.process_errors = []
+        try:
+            self.data = resolve_person(db.session, text, self.scope, formdata)
+        except ValueError as exc:
+            self.process_errors.append(str(exc))
+            self.typed_error = True
+
+    def pre_validate(self, form):
+        if self.typed_error:
+            raise StopValidation()  # the message is already there; not also "required" or "not a number"
+
+
 class BoolField(BooleanField):
     """A checkbox; from JSON, true/false arrive as 'y'/''."""
 
@@ -82,7 +118,7 @@ class BoolField(BooleanField):
 
 
 __all__ = [
-    "FlaskForm", "TextField", "LongTextField", "EnumSelectField", "IdSelectField", "BoolField", "DateField",
+    "FlaskForm", "TextField", "LongTextField", "EnumSelectField", "IdSelectField", "PersonField", "BoolField", "DateField",
     "IntegerField", "DataRequired", "InputRequired", "Length", "NumberRange", "Optional", "ValidationError",
     "NoControlChars",
 ]

@@ -90,7 +90,9 @@ def _enforce_idle_timeout():
         logout_user()
         session.clear()
         raise Unauthenticated(_("Your session has expired. Please sign in again."))
-    if seen is None or now - int(seen) >= 15:  # avoid rewriting the cookie on every request
+    # The cookie is only re-signed (and re-sent) when "seen" moves, at most once per
+    # SESSION_SEEN_REFRESH_SECONDS: the idle timeout ends a session between idle - refresh and idle.
+    if seen is None or now - int(seen) >= int(current_app.config.get("SESSION_SEEN_REFRESH_SECONDS", 60)):
         session["seen"] = now
 
 
@@ -122,7 +124,8 @@ def handle_domain_error(exc: DomainError):
     db.session.rollback()
     # A refused rule, and a signed-in user refused by a role or object gate, leave a trace
     # (SPEC §4 "denials are always recorded"; ASVS 16.3.2 failed authorisation is logged).
-    denied = isinstance(exc, Forbidden) and current_user.is_authenticated
+    # `hidden`: a record the user may not see, answered like a missing one (errors.NotVisible)
+    denied = (isinstance(exc, Forbidden) or getattr(exc, "hidden", False)) and current_user.is_authenticated
     if isinstance(exc, RuleViolation) or denied:
         from registry.core.security_events import record_refusal
 

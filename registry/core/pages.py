@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import request
 
 from registry.core.audit import AuditEvent
+from registry.core.auth import READ_REGISTERS
+from registry.core.query import search
 from registry.extensions import db
 
 
@@ -72,13 +76,201 @@ def history(entity_type: str, entity_id: int, limit: int = 200) -> list[AuditEve
 
 
 def form_choices_people(session, active_only: bool = True):
+    # three columns instead of whole Person entities: ~20,000 people load in a fraction of the time (issue 8)
+    return [(pid, person_label(name, number))
+            for pid, name, number in session.execute(people_stmt("active" if active_only else "all"))]
+
+
+# ------------------------------------------------------------------ person pickers (issue 8)
+#
+# A form field that chooses a person offers the candidates of a *scope* ("active": active people;
+# "all": everyone, for filters and user accounts; domains add theirs, e.g. visits' "escort"). Up to
+# PICKER_MAX_OPTIONS candidates the page shows a plain <select>; above it a search box
+# (templates/_picker.html, static/js/picker.js) that asks /people/lookup for at most LOOKUP_LIMIT
+# matches and posts the chosen id under the field's usual name. Without JavaScript the box posts the
+# typed text as `<name>_q` and the server resolves an employee number (or an unambiguous exact name)
+# within the same scope: core.forms.PersonField for forms, picked_person_id() for filters.
+
+@dataclass(frozen=True)
+class PersonScope:
+    """`where(params)`: SQL conditions on Person for the candidates (params: request values such as
+    `room_id`); `roles`: who may look the candidates up."""
+
+    where: Callable[[Mapping], list]
+    roles: tuple
+
+
+def _scope_all(params) -> list:
+    return []
+
+
+def _scope_active(params) -> list:
     from registry.people.models import Person, PersonStatus
 
-    # three columns instead of whole Person entities: ~20,000 people load in a fraction of the time (issue 8)
-    stmt = sa.select(Person.id, Person.name, Person.employee_no).order_by(Person.name)
-    if active_only:
-        stmt = stmt.where(Person.status == PersonStatus.ACTIVE)
-    return [(pid, f"{name} ({number})") for pid, name, number in session.execute(stmt)]
+    return [Person.status == PersonStatus.ACTIVE]
+
+
+PERSON_SCOPES: dict[str, PersonScope] = {
+    "all": PersonScope(_scope_all, READ_REGISTERS),
+    "active": PersonScope(_scope_active, READ_REGISTERS),
+}
+PICKER_MAX_OPTIONS = 300
+LOOKUP_LIMIT = 20
+NUMBER_IN_LABEL = re.compile(r"\(([^()]{1,40})\)\s*$")
+
+
+def person_label(name: str, employee_no: str) -> str:
+    return f"{name} ({employee_no})"
+
+
+def people_stmt(scope: str = "active", params: Mapping | None = None):
+    """id, name, employee_no of the candidates of `scope`, by name: the one query behind the select,
+    the lookup and the resolution of a typed number, so that they always offer the same people."""
+    from registry.people.models import Person
+
+    return (sa.select(Person.id, Person.name, Person.employee_no)
+            .where(*PERSON_SCOPES[scope].where(params or {})).order_by(Person.name, Person.id))
+
+
+def picker_max_options() -> int:
+    from flask import current_app
+
+    try:
+        return max(0, int(current_app.config.get("PICKER_MAX_OPTIONS", PICKER_MAX_OPTIONS)))
+    except (TypeError, ValueError):
+        return PICKER_MAX_OPTIONS
+
+
+class PeoplePicker:
+    """What a template needs to render a person field of `scope` (templates/_picker.html):
+    `choices` ((id, label) pairs) when there are few candidates, else None (a search box).
+    Iterating it gives the choices, so `{% for pid, label in people %}` keeps working for a select."""
+
+    def __init__(self, session, scope: str = "active", params: Mapping | None = None):
+        self.session, self.scope = session, scope
+        self.params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        limit = picker_max_options()
+        rows = session.execute(people_stmt(scope, self.params).limit(limit + 1)).all()
+        self.choices = [(pid, person_label(name, no)) for pid, name, no in rows] if len(rows) <= limit else None
+
+    @property
+    def search(self) -> bool:
+        return self.choices is None
+
+    def __iter__(self):
+        return iter(self.choices or [])
+
+    def __bool__(self) -> bool:
+        return True
+
+    def options(self, selected=None):
+        return options_html(self.choices or [], selected)
+
+    @property
+    def lookup_url(self) -> str | None:
+        """Where the search box asks for suggestions; None for a user who may not look this scope up
+        (e.g. staff filtering items by custodian): the box then only takes an employee number."""
+        from flask import url_for
+
+        if not may_look_up(self.scope):
+            return None
+        return url_for("people.lookup", scope=self.scope, **self.params)
+
+    def label_for(self, person_id) -> str:
+        """The label of the chosen person (to show in the search box), '' for none."""
+        from registry.people.models import Person
+
+        try:
+            pid = int(person_id)
+        except (TypeError, ValueError):
+            return ""
+        row = self.session.execute(sa.select(Person.name, Person.employee_no).where(Person.id == pid)).first()
+        return person_label(*row) if row else ""
+
+
+def people_picker(session, scope: str = "active", **params) -> PeoplePicker:
+    return PeoplePicker(session, scope, params)
+
+
+def lookup_people(session, q: str, scope: str = "active", params: Mapping | None = None,
+                  limit: int = LOOKUP_LIMIT) -> list[dict]:
+    """At most `limit` candidates of `scope` whose name or employee number contains q; an exact
+    employee number first, then names that start with q, then the rest, by name."""
+    from registry.core.query import like_pattern
+    from registry.people.models import Person
+
+    q = (q or "").strip()[:100]
+    if not q:
+        return []
+    prefix = like_pattern(q)[1:]  # "q%" (like_pattern gives "%q%", wildcards escaped)
+    rank = sa.case((sa.func.upper(Person.employee_no) == q.upper(), 0),
+                   (Person.name.ilike(prefix, escape="\\"), 1), else_=2)
+    stmt = (people_stmt(scope, params).where(search([Person.name, Person.employee_no], q))
+            .order_by(None).order_by(rank, Person.name, Person.id).limit(limit))
+    return [{"id": pid, "label": person_label(name, no)} for pid, name, no in session.execute(stmt)]
+
+
+def resolve_person(session, text: str, scope: str = "active", params: Mapping | None = None) -> int:
+    """The id of the one candidate of `scope` typed as `text`: an employee number, a picker label
+    "Name (number)", or an exact name. ValueError with a message for the form when there is no such
+    candidate, or several people have that name."""
+    from flask_babel import gettext as _
+
+    from registry.people.models import Person
+
+    text = (text or "").strip()[:200]
+    conds = PERSON_SCOPES[scope].where(params or {})
+    numbers = [text]
+    m = NUMBER_IN_LABEL.search(text)
+    if m:
+        numbers.insert(0, m.group(1).strip())
+    for number in numbers:
+        for match in (Person.employee_no == number, sa.func.upper(Person.employee_no) == number.upper()):
+            ids = session.scalars(sa.select(Person.id).where(*conds, match).limit(2)).all()
+            if len(ids) == 1:
+                return ids[0]
+    ids = session.scalars(sa.select(Person.id).where(*conds, Person.name == text).limit(2)).all()
+    if len(ids) == 1:
+        return ids[0]
+    if ids:
+        raise ValueError(_("Several people are called %(name)s: type the employee number.", name=text))
+    raise ValueError(_("No one who can be chosen here has the employee number %(text)s.", text=text))
+
+
+def may_look_up(scope: str) -> bool:
+    """The signed-in user may look up the candidates of `scope` (suggestions, or resolving a typed number:
+    anyone else learns nothing about who exists, e.g. staff through their self-service forms)."""
+    from flask_login import current_user
+
+    return bool(current_user and current_user.is_authenticated and scope in PERSON_SCOPES
+                and current_user.has_role(*PERSON_SCOPES[scope].roles))
+
+
+def typed_text(values, name: str, scope: str = "active") -> str:
+    """What was typed in the search box of the person field `name` (posted as `<name>_q`); '' when
+    nothing was, or the user may not look up people of `scope`."""
+    raw = values.getlist(f"{name}_q") if hasattr(values, "getlist") else []
+    if not raw or not may_look_up(scope):
+        return ""
+    return (raw[0] if raw and isinstance(raw[0], str) else "").strip()
+
+
+def picked_person_id(values, name: str, scope: str = "active", params: Mapping | None = None):
+    """A person id from request values (a filter form): `name` (a select or the picker's chosen id),
+    else the employee number typed in the picker's box. (id or None, error message or None)."""
+    raw = (values.get(name) or "").strip()
+    if raw:
+        try:
+            return int(raw), None
+        except ValueError:
+            return None, None
+    text = typed_text(values, name, scope)
+    if not text:
+        return None, None
+    try:
+        return resolve_person(db.session, text, scope, params), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def options_html(choices, selected=None):

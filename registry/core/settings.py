@@ -1,12 +1,21 @@
-"""Unit settings kept in the database and edited by administrators (every change audited)."""
+"""Unit settings kept in the database and edited by administrators (every change audited).
+
+Read path (issue 8): the settings table was read on every request. `get_settings()` now keeps the
+values per process (per app) for `SETTINGS_CACHE_SECONDS` (default 5 s; 0 = read every request).
+A change through `update()` drops the cache of the worker that made it when its transaction ends
+(commit or rollback), so that worker sees it on its next request; every other worker (gunicorn
+process) sees it at most `SETTINGS_CACHE_SECONDS` later. Code that must see the committed rows
+right now calls `load(session)` (the settings page and the export writer do).
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, scoped_session
 
 from registry.core.models import Base, JSONText, UTCDateTime, utcnow
 
@@ -64,13 +73,50 @@ def load(session) -> dict:
     return values
 
 
+CACHE_KEY = "registry_settings_cache"
+
+
 def get_settings() -> dict:
-    """All settings with defaults, read once per request (or per app context)."""
+    """All settings with defaults: once per request (or app context), from the per-process cache."""
+    if "registry_settings" not in g:
+        g.registry_settings = _cached()
+    return g.registry_settings
+
+
+def _cached() -> dict:
     from registry.extensions import db
 
-    if "registry_settings" not in g:
-        g.registry_settings = load(db.session)
-    return g.registry_settings
+    ttl = float(current_app.config.get("SETTINGS_CACHE_SECONDS", 5) or 0)
+    if ttl <= 0:
+        return load(db.session)
+    now = time.monotonic()
+    entry = current_app.extensions.get(CACHE_KEY)
+    if entry is None or entry[0] <= now:
+        entry = (now + ttl, load(db.session))
+        current_app.extensions[CACHE_KEY] = entry
+    return dict(entry[1])  # a copy: a caller that changes its dict cannot change the next request's
+
+
+def invalidate(*_args) -> None:
+    """Forget the cached settings of this process (and of the current request)."""
+    if has_app_context():
+        current_app.extensions.pop(CACHE_KEY, None)
+        g.pop("registry_settings", None)
+
+
+def _invalidate_when_done(session) -> None:
+    """Drop the cache again when the transaction that changed settings commits or rolls back: a request
+    that read the settings in between may have cached its own uncommitted values."""
+    if not has_app_context():
+        return
+    real = session() if isinstance(session, scoped_session) else session
+    app = current_app._get_current_object()
+
+    def _drop(*_a):
+        app.extensions.pop(CACHE_KEY, None)
+
+    for name in ("after_commit", "after_soft_rollback"):
+        sa.event.listen(real, name, _drop, once=True)
 
 
 def get(key: str):
@@ -99,6 +145,9 @@ def update(session, changes: dict, *, actor) -> dict:
         session.flush()
         audit.record(session, actor=actor, action="settings.update", entity_type="settings",
                      data={"before": before, "after": after})
-    if has_app_context():
+    if after:
+        invalidate()
+        _invalidate_when_done(session)
+    elif has_app_context():
         g.pop("registry_settings", None)
     return after

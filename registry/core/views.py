@@ -16,7 +16,7 @@ from registry.core.auth import public, roles_required
 from registry.core.dashboard import TILE_PROVIDERS, Tile, panels_for, tiles_for
 from registry.core.pages import paginate_page
 from registry.core.security_events import SecurityEvent, record_security_event
-from registry.core.db import begin_write
+from registry.core.db import begin_read, begin_write
 from registry.core.models import utcnow
 from registry.extensions import db
 
@@ -92,7 +92,11 @@ def audit_verify():
 
 
 def verify_and_report(checkpoint=None):
-    """Verify the chain; a broken chain is itself recorded as a security event."""
+    """Verify the chain; a broken chain is itself recorded as a security event.
+
+    The verification is a read transaction (also behind the POST of the audit page, which began
+    write-locked): it never holds the SQLite write lock, so checkouts go on while it runs."""
+    begin_read(db.session)
     result = audit.verify(db.session, checkpoint)
     if not result.ok:
         db.session.rollback()

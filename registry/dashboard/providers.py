@@ -4,9 +4,11 @@ inspectors and administrators see the whole unit; staff see their own reminders 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-from flask import url_for
+from flask import current_app, url_for
 from flask_babel import format_date, gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.routing import BuildError
@@ -58,6 +60,48 @@ def _day_label(day) -> str:
     return format_date(day, "MM-dd")
 
 
+# ------------------------------------------------------------------ unit-wide figures, cached per process
+
+CACHE_KEY = "registry_dashboard_cache"
+
+
+def unit_wide(name: str, compute, *key):
+    """A figure of the whole unit: the same for every user shown it (officers, approvers, inspectors,
+    administrators: only they get the unit-wide tiles and panels below; a staff member's own figures
+    never come through here). Kept per process for DASHBOARD_CACHE_SECONDS (0: computed every time),
+    so that a dashboard at full size does not count 100,000 items and a million checkouts on every
+    view (issue 8). `key` holds everything else the figure depends on (the day, the time zone)."""
+    ttl = float(current_app.config.get("DASHBOARD_CACHE_SECONDS", 0) or 0)
+    if ttl <= 0:
+        return compute()
+    cache = current_app.extensions.setdefault(CACHE_KEY, {})
+    k = (name, *key)
+    now = time.monotonic()
+    hit = cache.get(k)
+    if hit is None or hit[0] <= now:
+        if len(cache) > 200:  # old days and zones: never more than a page of entries
+            cache.clear()
+        hit = (now + ttl, compute())
+        cache[k] = hit
+    return hit[1]
+
+
+def _plain(rows, fields):
+    """ORM rows as plain read-only records with just what the template shows (safe to keep across requests)."""
+    out = []
+    for row in rows:
+        values = {}
+        for f in fields:
+            head, _, rest = f.partition(".")
+            if rest:
+                sub = getattr(row, head)
+                values[head] = None if sub is None else SimpleNamespace(**{rest: getattr(sub, rest)})
+            else:
+                values[f] = getattr(row, f)
+        out.append(SimpleNamespace(**values))
+    return tuple(out)
+
+
 # ------------------------------------------------------------------ tiles
 # Custody provides the item counts, overdue checkouts, pending approvals and a staff member's own loans;
 # visits provides who is inside, permissions ending soon and the block list; core the security events
@@ -72,21 +116,23 @@ def tiles(user) -> list[Tile]:
         return []
     if not figures.sees_all(user):
         return _staff_tiles(session, user, now, today)
-    letters = figures.commitment_counts(session, today, 30)
+    letters = unit_wide("commitments", lambda: figures.commitment_counts(session, today, 30), today)
     bad_letters = letters["expired"] + letters["missing"]
     out: list[Tile] = [
         DashTile(_l("Commitment letters to renew"), bad_letters + letters["expiring"],
                  _url("people.commitments", within=30), warn=bool(bad_letters), key="commitments",
                  hint=_("%(expired)d expired · %(missing)d not signed · %(expiring)d within 30 days",
                         expired=letters["expired"], missing=letters["missing"], expiring=letters["expiring"])),
-        DashTile(_l("Secrecy periods ending within 90 days"), figures.declassifying_soon(session, today, 90),
+        DashTile(_l("Secrecy periods ending within 90 days"),
+                 unit_wide("declassify_count", lambda: figures.declassifying_soon(session, today, 90), today),
                  _url("assets.index"), key="declassify"),
     ]
     if user.has_role("officer", "inspector"):
-        out.append(DashTile(_l("Open inventories"), figures.open_inventories(session), _url("stocktake.inventories"),
-                            key="inventories"))
-    out.append(DashTile(_l("Provisions in progress"), figures.provisions_in_progress(session), _url("provisions.index"),
-                        key="provisions"))
+        out.append(DashTile(_l("Open inventories"), unit_wide("inventories", lambda: figures.open_inventories(session)),
+                            _url("stocktake.inventories"), key="inventories"))
+    out.append(DashTile(_l("Provisions in progress"),
+                        unit_wide("provisions", lambda: figures.provisions_in_progress(session)),
+                        _url("provisions.index"), key="provisions"))
     return out
 
 
@@ -125,26 +171,34 @@ def panels(user) -> list[Panel]:
     now, today, tz = figures.now_and_today(settings)
     session = db.session
     home = settings["home_country"]
+    zone_key = str(getattr(tz, "key", tz))
     return [
         Panel(_l("Items by kind, level and status"), "dashboard/_charts.html",
               {"charts": _item_charts(session, user, home)}, order=10),
         Panel(_l("Checkouts and visits per day, last 30 days"), "dashboard/_chart.html",
-              {"chart": _activity_chart(session, now, tz)}, order=20),
+              {"chart": _activity_chart(session, now, tz, today, zone_key)}, order=20),
         Panel(_l("Refusals, last 7 days, by reason"), "dashboard/_chart.html",
               {"chart": _refusal_chart(session, now), "link": _url("core.security_events")}, order=40),
         Panel(_l("Expiring soon"), "dashboard/_expiring.html", {
-            "letters": figures.commitments_expiring(session, today, 30, 8), "today": today,
-            "permissions": figures.permissions_expiring(session, now, 7, 8),
-            "declassify": figures.declassifying_soon(session, today, 90, 8)}, order=50),
+            "letters": unit_wide("letters", lambda: _plain(figures.commitments_expiring(session, today, 30, 8), (
+                "id", "name", "commitment_signed_on", "commitment_expires_on")), today),
+            "today": today,
+            "permissions": unit_wide("permissions", lambda: _plain(figures.permissions_expiring(session, now, 7, 8), (
+                "visitor_id", "room_id", "valid_until", "visitor.name", "room.code"))),
+            "declassify": unit_wide("declassify", lambda: _plain(figures.declassifying_soon(session, today, 90, 8), (
+                "registry_no", "level", "declassify_on")), today)}, order=50),
     ]
 
 
 def _item_charts(session, user, home) -> list:
     from registry.assets.models import AssetKind, AssetStatus
 
-    kinds = figures.asset_counts(session, user, home, "kind")
-    levels = figures.asset_counts(session, user, home, "level")
-    statuses = figures.asset_counts(session, user, home, "status")
+    def counts(column):
+        if figures.sees_all(user):  # the whole register, whoever of these roles asks
+            return unit_wide("assets_by", lambda: figures.asset_counts(session, user, home, column), column)
+        return figures.asset_counts(session, user, home, column)
+
+    kinds, levels, statuses = counts("kind"), counts("level"), counts("status")
     empty = _("Nothing registered yet")
     return [
         bar_chart([Bar(str(k.label), kinds.get(k.value, 0), "chart-bar", _url("assets.index", kind=k.value))
@@ -158,9 +212,9 @@ def _item_charts(session, user, home) -> list:
     ]
 
 
-def _activity_chart(session, now, tz):
-    checkouts = figures.checkouts_per_day(session, now, tz, 30)
-    visits = figures.visits_per_day(session, now, tz, 30)
+def _activity_chart(session, now, tz, today, zone_key):
+    checkouts = unit_wide("checkouts_per_day", lambda: figures.checkouts_per_day(session, now, tz, 30), today, zone_key)
+    visits = unit_wide("visits_per_day", lambda: figures.visits_per_day(session, now, tz, 30), today, zone_key)
     return grouped_column_chart(
         [_day_label(day) for day, _n in checkouts],
         [(_("Checkouts"), "chart-bar", [n for _d, n in checkouts]), (_("Visits"), "chart-bar-alt", [n for _d, n in visits])],
@@ -168,7 +222,7 @@ def _activity_chart(session, now, tz):
 
 
 def _refusal_chart(session, now):
-    rows = figures.refusals_by_reason(session, now, 7)[:10]
+    rows = unit_wide("refusals", lambda: figures.refusals_by_reason(session, now, 7))[:10]
     return bar_chart([Bar(str(REASON_LABELS.get(code, code)), n, "chart-bar chart-bar-alt") for code, n in rows],
                      title=_("Refusals, last 7 days, by reason"), width=560, empty_text=_("No refusals"))
 

@@ -283,6 +283,10 @@ class ImportSpec:
     key_exists: Callable                 # (session, data) -> bool: the row's key is registered already
     defaults: dict = field(default_factory=dict)
     key_value: Callable | None = None    # data -> the key as compared (default: data[key], case-insensitive)
+    # (session, actor) -> a batch that creates all rows at once, replacing `create` and `key_exists`:
+    # .registered(key) -> bool, .add(form data) checks and builds one row (raises ValidationFailed /
+    # DomainError, writes nothing), .write() creates every added row (see assets.services.AssetBatch)
+    bulk: Callable | None = None
 
     def key_of(self, data: dict) -> str:
         if self.key_value is not None:

@@ -3,9 +3,14 @@ and created by the same services as the API, all or nothing (SPEC §8).
 
 * The layout is the export's (title block and all) or the downloadable template: the header
   row is found by matching its cells against the register's headers in either language.
-* Every row is validated with the register's form (the API's `validate_with`) and created
-  with the domain's service inside a savepoint; errors are collected per row and column.
-  References are given by human keys (employee number, room code, registry number).
+* Every row is read and parsed first (a file over the row limit is refused before anything is
+  validated), then validated with the register's form (the API's `validate_with`, one form
+  re-processed per row) and created with the domain's service inside a savepoint; errors are
+  collected per row and column. A register with a bulk service (`ImportSpec.bulk`: the asset
+  registers) checks and builds every row with the service's rules first and creates them all at
+  once at the end (numbers, labels, one audit event per record in chain order).
+  References are given by human keys (employee number, room code, registry number), loaded
+  once per file when a file names many of them.
 * A row whose key (employee number, room code, registry number, visitor document) already
   exists, in the database or earlier in the file, is an error, never an update.
 * A dry run, or any error, rolls everything back. Only a clean run flushes its records and
@@ -25,7 +30,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import defusedxml  # noqa: F401  (openpyxl parses through defusedxml when it is installed)
-import openpyxl
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
@@ -35,8 +39,15 @@ from registry.core.errors import DomainError, ValidationFailed
 from registry.exports.columns import EN, ZH, Column, Register, vocabulary_lookup
 from registry.exports.safety import UploadLimits, excel_unescape, inspect_xlsx, refuse
 
-if not openpyxl.DEFUSEDXML:  # pragma: no cover - an installation problem, refuse to run
-    raise RuntimeError("defusedxml must be installed (and OPENPYXL_DEFUSEDXML not disabled) to read uploads safely")
+
+
+def _openpyxl():
+    """openpyxl, imported on the first upload (~7 MiB a web worker that never imports does not carry)."""
+    import openpyxl
+
+    if not openpyxl.DEFUSEDXML:  # pragma: no cover - an installation problem, refuse to run
+        raise RuntimeError("defusedxml must be installed (and OPENPYXL_DEFUSEDXML not disabled) to read uploads safely")
+    return openpyxl
 
 HEADER_SCAN_ROWS = 30
 PREVIEW_ROWS = 200
@@ -45,11 +56,21 @@ TRUE_WORDS = {"是", "yes", "y", "true", "1", "√", "✓", "x"}
 FALSE_WORDS = {"否", "no", "n", "false", "0", ""}
 
 
-def limits(max_rows: int | None = None) -> UploadLimits:
+# Registers with a bulk service (the asset registers) import ~0.3 ms of CPU per row instead of
+# ~10 ms (docs/PERFORMANCE.md, "Import"): 20,000 rows stay within a sync worker's 30 s, twice
+# (preview, then confirm), even at 100,000 registered items.
+BULK_MAX_ROWS = 20_000
+
+
+def limits(max_rows: int | None = None, register: Register | None = None) -> UploadLimits:
     """Upload limits from the configuration (IMPORT_MAX_BYTES, IMPORT_MAX_UNCOMPRESSED, IMPORT_MAX_RATIO,
-    IMPORT_MAX_MEMBERS, IMPORT_MAX_ROWS); `max_rows` overrides the row limit (the CLI's is larger)."""
+    IMPORT_MAX_MEMBERS, IMPORT_MAX_ROWS; IMPORT_MAX_ROWS_BULK for a `register` imported in bulk);
+    `max_rows` overrides the row limit (the CLI's is larger)."""
     cfg = current_app.config
     base = UploadLimits()
+    if max_rows is None and register is not None and register.importer is not None \
+            and register.importer.bulk is not None:
+        max_rows = cfg.get("IMPORT_MAX_ROWS_BULK", BULK_MAX_ROWS)
     return UploadLimits(
         max_bytes=int(cfg.get("IMPORT_MAX_BYTES", base.max_bytes)),
         max_uncompressed=int(cfg.get("IMPORT_MAX_UNCOMPRESSED", base.max_uncompressed)),
@@ -119,7 +140,7 @@ def open_workbook(fh, path: Path, size: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return openpyxl.load_workbook(fh, read_only=True, data_only=False, keep_links=False)
+            return _openpyxl().load_workbook(fh, read_only=True, data_only=False, keep_links=False)
     except DomainError:
         raise
     except Exception as exc:  # defusedxml.EntitiesForbidden, KeyError, InvalidFileException, BadZipFile …
@@ -168,11 +189,19 @@ class CellError(Exception):
 
 
 class Resolver:
-    """Human keys -> ids (employee number, room code, registry number, project name), cached."""
+    """Human keys -> ids (employee number, room code, registry number, project name), cached.
+
+    The first PRELOAD_AFTER keys of a kind are looked up one query each; after that the whole
+    table's keys are loaded once (same comparison: `lower(column)` in SQL against the value
+    lower-cased; a key held by two records is ambiguous, i.e. unknown)."""
+
+    PRELOAD_AFTER = 20
 
     def __init__(self, session):
         self.session = session
         self.cache: dict = {}
+        self.queries: dict[str, int] = {}
+        self.tables: dict[str, dict] = {}
 
     def targets(self, kind):
         if kind == "person":
@@ -189,16 +218,43 @@ class Resolver:
             return CooperationProject, CooperationProject.name, _("Unknown cooperation project: %(v)s")
         raise KeyError(kind)
 
+    def _table(self, kind: str) -> dict | None:
+        table = self.tables.get(kind)
+        if table is None and self.queries.get(kind, 0) >= self.PRELOAD_AFTER:
+            model, column, _message = self.targets(kind)
+            table = {}
+            for record_id, key in self.session.execute(sa.select(model.id, sa.func.lower(column))):
+                if key is not None:
+                    table[key] = None if key in table else record_id  # None: ambiguous
+            self.tables[kind] = table
+        return table
+
     def __call__(self, kind: str, value: str) -> int:
         key = (kind, value.lower())
         if key not in self.cache:
-            model, column, message = self.targets(kind)
-            found = self.session.scalars(sa.select(model.id).where(sa.func.lower(column) == value.lower())
-                                         .limit(2)).all()
+            table = self._table(kind)
+            if table is not None:
+                found = [table[key[1]]] if table.get(key[1]) is not None else []
+            else:
+                model, column, _message = self.targets(kind)
+                self.queries[kind] = self.queries.get(kind, 0) + 1
+                found = self.session.scalars(sa.select(model.id).where(sa.func.lower(column) == value.lower())
+                                             .limit(2)).all()
             if len(found) != 1:
-                raise CellError(message % {"v": value})
+                raise CellError(self.targets(kind)[2] % {"v": value})
             self.cache[key] = found[0]
         return self.cache[key]
+
+
+_VOCABULARIES: dict[int, tuple[dict, dict]] = {}
+
+
+def _vocabulary(labels: dict) -> dict[str, str]:
+    """vocabulary_lookup(labels), built once per labels dict (the registers' constants)."""
+    known = _VOCABULARIES.get(id(labels))
+    if known is None or known[0] is not labels:
+        known = _VOCABULARIES[id(labels)] = (labels, vocabulary_lookup(labels))
+    return known[1]
 
 
 def parse_cell(column: Column, cell, resolver: Resolver, lang: str):
@@ -231,7 +287,7 @@ def parse_cell(column: Column, cell, resolver: Resolver, lang: str):
         text = _text(value).strip()
         if not text:
             return ""
-        key = vocabulary_lookup(column.labels).get(text.lower())
+        key = _vocabulary(column.labels).get(text.lower())
         if key is None:
             choices = "、".join(dict.fromkeys(pair[0 if lang == ZH else 1] for pair in column.labels.values()))
             raise CellError(_("Unknown value “%(v)s”; use one of: %(choices)s", v=text, choices=choices))
@@ -287,6 +343,106 @@ def validate_row(form_cls, data: dict):
     return form
 
 
+class RowForm:
+    """`validate_row` for many rows: the form is built once and re-processed for each row, as
+    WTForms' `Form.process()` and `Form.validate()` do it (same fields, defaults, filters and
+    validators, `validate_<field>` methods last).
+
+    Most cells repeat (a level, a kind, a custodian, an empty column), so what a field's own
+    processing and validators make of an input is remembered per input, for the fields whose
+    processing and own validators look at nothing but that input (the field and validator types
+    listed below, static choices, no `filter_<field>`). A form's `validate_<field>` method may read
+    other fields (the subtype is checked against the kind): it runs on every row, after the
+    remembered outcome, unless the field's own validators stopped the chain. A form that overrides
+    `process`, `post_process` or `validate` is run whole, as `validate_row` does."""
+
+    def __init__(self, form_cls):
+        from wtforms import validators as v
+        from wtforms.form import BaseForm, Form
+
+        from registry.core import forms as f
+
+        self.form = form_cls(formdata=None, meta={"csrf": False})
+        self.whole = (form_cls.validate is not Form.validate or form_cls.process is not BaseForm.process
+                      or form_cls.post_process is not BaseForm.post_process)
+        local_fields = (f.TextField, f.LongTextField, f.EnumSelectField, f.IdSelectField, f.BoolField, f.DateField,
+                        f.IntegerField)
+        local_validators = (v.DataRequired, v.InputRequired, v.Optional, v.Length, v.NumberRange,
+                            f.NoControlChars)
+        self.inline = {name: [getattr(form_cls, f"validate_{name}")] for name in self.form._fields
+                       if getattr(form_cls, f"validate_{name}", None) is not None}
+        self.local = {name for name, fld in self.form._fields.items()
+                      if type(fld) in local_fields
+                      and getattr(self.form, f"filter_{name}", None) is None
+                      and getattr(fld, "_choices_callable", None) is None
+                      and all(type(val) in local_validators for val in fld.validators)}
+        self.memo: dict = {}
+
+    @staticmethod
+    def _own_validation(form, fld) -> bool:
+        """`Field.validate` up to the field's own validators (not the form's `validate_<field>`, not
+        `post_validate`); returns whether the chain stopped."""
+        from wtforms.validators import StopValidation, ValidationError
+
+        fld.errors = list(fld.process_errors)
+        stop = False
+        try:
+            fld.pre_validate(form)
+        except StopValidation as e:
+            if e.args and e.args[0]:
+                fld.errors.append(e.args[0])
+            stop = True
+        except ValidationError as e:
+            fld.errors.append(e.args[0])
+        if not stop:
+            stop = fld._run_validation_chain(form, fld.validators)
+        return stop
+
+    def __call__(self, data: dict) -> dict:
+        form = self.form
+        formdata = to_formdata(data)
+        if self.whole:
+            form.process(formdata=formdata)
+            if not form.validate():
+                raise ValidationFailed(details={k: [str(m) for m in v] for k, v in form.errors.items()})
+            return form.data
+        fields = form._fields
+        keys, hits, run = {}, {}, []
+        for name, fld in fields.items():
+            if name in self.local:
+                keys[name] = key = (name, tuple(formdata.getlist(name)) if name in formdata else None)
+                hit = self.memo.get(key)
+                if hit is not None:
+                    hits[name] = hit
+                    continue
+            fld.process(formdata)
+            run.append((name, fld))
+        stopped = {}
+        for name, (value, errors, stop) in hits.items():
+            fld = fields[name]
+            fld.raw_data = list(keys[name][1] or ())
+            fld.data, fld.errors = (list(value) if isinstance(value, list) else value), list(errors)
+            stopped[name] = stop
+        for _name, fld in run:
+            fld.post_process(formdata)
+        for name, fld in run:
+            if name in keys:
+                stopped[name] = stop = self._own_validation(form, fld)
+                self.memo[keys[name]] = (list(fld.data) if isinstance(fld.data, list) else fld.data,
+                                         list(fld.errors), stop)
+            else:
+                fld.validate(form, self.inline.get(name, ()))
+        for name, stop in stopped.items():  # in field order: the rest of Field.validate
+            fld = fields[name]
+            if not stop and name in self.inline:
+                stop = fld._run_validation_chain(form, self.inline[name])
+            fld.post_validate(form, stop)
+        errors = {name: [str(m) for m in fld.errors] for name, fld in fields.items() if fld.errors}
+        if errors:
+            raise ValidationFailed(details=errors)
+        return {name: fld.data for name, fld in fields.items()}
+
+
 def _required_fields(form_cls) -> set[str]:
     form = form_cls(formdata=None, meta={"csrf": False})
     return {name for name, f in form._fields.items() if f.flags.required}
@@ -307,7 +463,7 @@ def import_file(session, register: Register, path: Path, *, actor, dry_run: bool
         book = open_workbook(fh, path, size)
         try:
             return _import_book(session, register, book, result, actor=actor, dry_run=dry_run, filename=filename,
-                                max_rows=limits(max_rows).max_rows)
+                                max_rows=limits(max_rows, register).max_rows)
         finally:
             book.close()
 
@@ -334,42 +490,50 @@ def _import_book(session, register: Register, book, result: ImportResult, *, act
     if result.errors:
         session.rollback()
         return result
-    counted = 0
-    for layout in layouts:  # count first: a file over the limit is refused before any work
-        width = max(layout.columns) + 1
-        for values in layout.sheet.iter_rows(min_row=layout.header_row + 1, max_col=width, values_only=True):
-            if any(v not in (None, "") for v in values):
-                counted += 1
-                if counted > max_rows:
-                    session.rollback()
-                    raise refuse(_("The file has more than %(n)d rows; split it into smaller files.",
-                                   n=max_rows))
     resolver = Resolver(session)
-    seen_keys: set[str] = set()
-    for layout in layouts:
+    parsed: list[ParsedRow] = []
+    for layout in layouts:  # read and parse every row first: a file over the limit is refused before any check
         width = max(layout.columns) + 1
         for r, cells in enumerate(layout.sheet.iter_rows(min_row=layout.header_row + 1, max_col=width),
                                   start=layout.header_row + 1):
             if all(c.value in (None, "") for c in cells):
                 continue
-            result.rows += 1
-            _import_row(session, register, layout, cells, r, resolver, seen_keys, result, actor)
+            if len(parsed) >= max_rows:
+                session.rollback()
+                raise refuse(_("The file has more than %(n)d rows; split it into smaller files.", n=max_rows))
+            parsed.append(_parse_row(spec, layout, cells, r, resolver, result))
+    form = RowForm(form_cls)
+    batch = spec.bulk(session, actor) if spec.bulk is not None else None
+    seen_keys: set[str] = set()
+    for row in parsed:
+        result.rows += 1
+        _check_row(session, spec, row, form, batch, seen_keys, result, actor)
     if dry_run or result.errors:
         session.rollback()
         if result.errors:
             result.created = 0
         return result
+    if batch is not None:
+        batch.write()
     audit.record(session, actor=actor, action=f"import.{register.name}", entity_type="import",
                  data={"register": register.name, "created": result.created, "rows": result.rows,
                        "sha256": result.sha256, "file": filename[:200]})
     return result
 
 
-def _import_row(session, register, layout: Layout, cells, r, resolver, seen_keys, result, actor) -> None:
-    spec = register.importer
+@dataclass
+class ParsedRow:
+    r: int                                # the row number as Excel shows it
+    layout: Layout
+    data: dict                            # field -> form value
+    errors: list[dict]                    # cell errors
+    preview: dict | None = None           # the row's entry in result.preview
+
+
+def _parse_row(spec, layout: Layout, cells, r, resolver, result) -> ParsedRow:
     data = dict(spec.defaults)
     errors = []
-    shown = {}
+    shown = {} if len(result.preview) < PREVIEW_ROWS else None
     for i, col in layout.columns.items():
         cell = cells[i] if i < len(cells) else None
         if cell is None:
@@ -382,21 +546,34 @@ def _import_row(session, register, layout: Layout, cells, r, resolver, seen_keys
         except CellError as exc:
             errors.append({"row": r, "field": col.field, "column": layout.headers.get(col.field, col.key),
                            "message": str(exc)})
-        shown[layout.headers.get(col.field, col.key)] = _text(cell.value)
+        if shown is not None:
+            shown[layout.headers.get(col.field, col.key)] = _text(cell.value)
+    row = ParsedRow(r, layout, data, errors)
+    if shown is not None:
+        row.preview = {"row": r, "values": shown, "ok": not errors}
+        result.preview.append(row.preview)
+    return row
+
+
+def _check_row(session, spec, row: ParsedRow, form: RowForm, batch, seen_keys, result, actor) -> None:
+    r, layout, data, errors = row.r, row.layout, row.data, row.errors
     key = spec.key_of(data)
     if key and not errors:
         if key in seen_keys:
             errors.append({"row": r, "field": spec.key, "column": layout.headers.get(spec.key, spec.key),
                            "message": _("This key appears twice in the file.")})
-        elif spec.key_exists(session, data):
+        elif batch.registered(key) if batch is not None else spec.key_exists(session, data):
             errors.append({"row": r, "field": spec.key, "column": layout.headers.get(spec.key, spec.key),
                            "message": _("Already registered; an import only creates new records.")})
         seen_keys.add(key)
     if not errors:
         try:
-            form = validate_row(spec.form(), data)
-            with session.begin_nested():
-                spec.create(session, form.data, actor)
+            values = form(data)
+            if batch is not None:
+                batch.add(values)
+            else:
+                with session.begin_nested():
+                    spec.create(session, values, actor)
             result.created += 1
         except ValidationFailed as exc:
             for fld, messages in (exc.details or {}).items():
@@ -407,8 +584,8 @@ def _import_row(session, register, layout: Layout, cells, r, resolver, seen_keys
             errors.append({"row": r, "field": getattr(exc, "code", ""), "column": "",
                            "message": f"{exc.message} ({exc.code})"})
     result.errors.extend(errors)
-    if len(result.preview) < PREVIEW_ROWS:
-        result.preview.append({"row": r, "values": shown, "ok": not errors})
+    if row.preview is not None:
+        row.preview["ok"] = not errors
 
 
 # ---------------------------------------------------------------- pending uploads (page flow)

@@ -323,6 +323,12 @@ def _create_asset(session, data, actor):
     return create_asset(session, data, actor=actor)
 
 
+def _asset_batch(session, actor):
+    from registry.assets.services import AssetBatch
+
+    return AssetBatch(session, actor=actor)
+
+
 def _scope_departments(asset):
     return _join(e.department for e in asset.scope_entries if e.department)
 
@@ -392,7 +398,7 @@ def _asset_register(name, zh, en, kind, keys, description, extra_loads=()):
         query=_assets_query_for(kind), date_column=_assets_date, level_column=_assets_level,
         level_of=lambda a: a.level, requires=("registry.assets.models",),
         importer=ImportSpec(form=_asset_form, create=_create_asset, key="registry_no", key_exists=_asset_exists,
-                            defaults={"kind": kind} if kind else {}),
+                            defaults={"kind": kind} if kind else {}, bulk=_asset_batch),
         description=description,
     )
 

@@ -218,7 +218,7 @@ def send_template(reg: regs.Register, lang: str) -> Response:
 @roles_required(*IMPORT_ROLES)
 def import_form(register):
     reg = importable_or_404(register)
-    return render_template("exports/import.html", register=reg, ui=ui_lang(), limits=imports.limits())
+    return render_template("exports/import.html", register=reg, ui=ui_lang(), limits=imports.limits(register=reg))
 
 
 @bp.post("/import/<register>")
@@ -228,7 +228,8 @@ def import_upload(register):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(_("Choose an Excel file (.xlsx) to upload."), "error")
-        return render_template("exports/import.html", register=reg, ui=ui_lang(), limits=imports.limits()), 422
+        return render_template("exports/import.html", register=reg, ui=ui_lang(),
+                               limits=imports.limits(register=reg)), 422
     imports.purge_pending()
     token = secrets.token_urlsafe(18)
     folder = imports.pending_dir(token)
@@ -244,7 +245,7 @@ def import_upload(register):
         shutil.rmtree(folder, ignore_errors=True)
         flash(str(exc.message), "error")
         return render_template("exports/import.html", register=reg, ui=ui_lang(),
-                               limits=imports.limits()), exc.status
+                               limits=imports.limits(register=reg)), exc.status
     if not result.ok:
         shutil.rmtree(folder, ignore_errors=True)
     return render_template("exports/preview.html", register=reg, ui=ui_lang(), result=result, token=token,

@@ -203,7 +203,7 @@ def list_reminders(person_id):
 @doc("Acknowledge a secrecy reminder (the person reminded, or an officer); records who and when",
      tags=["people"], response="Reminder", errors=(403, 409))
 def acknowledge_reminder(reminder_id):
-    reminder = services.get_reminder(db.session, reminder_id)
+    reminder = services.visible_reminder(db.session, current_user, reminder_id)
     services.acknowledge_reminder(db.session, reminder, actor=current_user)
     db.session.commit()
     return services.serialize_reminder(reminder)

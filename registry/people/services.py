@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import contains_eager, selectinload
 
 from registry.core import audit
-from registry.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, violation
+from registry.core.errors import Conflict, Forbidden, NotFound, NotVisible, ValidationFailed, violation
 from registry.core.models import Category, Level, utcnow
 from registry.core.query import order_by, search
 from registry.people.models import Person, PersonStatus, Reminder, Training
@@ -340,6 +340,22 @@ def get_reminder(session, reminder_id: int) -> Reminder:
     reminder = session.get(Reminder, reminder_id)
     if reminder is None:
         raise NotFound()
+    return reminder
+
+
+def can_read_reminder(user, reminder: Reminder) -> bool:
+    """Those who read the registers see every reminder; anyone else only their own."""
+    if user is None or user.has_role("officer", "approver", "inspector"):
+        return True
+    return bool(user.person_id) and user.person_id == reminder.person_id
+
+
+def visible_reminder(session, user, reminder_id: int) -> Reminder:
+    """The reminder `user` may read: NotFound for an unknown id, NotVisible (answered alike,
+    recorded as an access denial) for another person's reminder."""
+    reminder = get_reminder(session, reminder_id)
+    if not can_read_reminder(user, reminder):
+        raise NotVisible(reminder)
     return reminder
 
 

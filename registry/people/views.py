@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from registry.core.auth import READ_REGISTERS, roles_required
-from registry.core.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
+from registry.core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from registry.core.pages import apply_form_errors, history, paginate_page, refused
 from registry.core.settings import get_settings
 from registry.core.urls import safe_next
@@ -205,7 +205,7 @@ def my_reminders():
 @bp.post("/reminders/<int:reminder_id>/acknowledge")
 @roles_required("staff", "officer", "approver")
 def acknowledge(reminder_id):
-    reminder = services.get_reminder(db.session, reminder_id)
+    reminder = services.visible_reminder(db.session, current_user, reminder_id)
     form = AcknowledgeForm()
     if form.validate_on_submit():
         try:
@@ -263,3 +263,25 @@ def _flash_form_errors(form):
     for field, messages in form.errors.items():
         label = form[field].label.text if field in form._fields else field
         flash(f"{label}: {' '.join(map(str, messages))}", "error")
+
+
+@bp.get("/lookup")
+@roles_required(*READ_REGISTERS, "guard")
+def lookup():
+    """The person picker's suggestions (static/js/picker.js): ?q=&scope=active|all|escort (+ the scope's
+    params, e.g. room_id): at most 20 candidates of the scope (the same people its select would list)
+    whose name or employee number contains q, as {"items": [{"id", "label"}]}. A scope is only for
+    the roles whose forms use it (guards: escorts)."""
+    from flask import jsonify
+
+    from registry.core.pages import PERSON_SCOPES, lookup_people
+
+    scope = PERSON_SCOPES.get(request.args.get("scope") or "active")
+    if scope is None:
+        raise NotFound()
+    if not current_user.has_role(*scope.roles):
+        raise Forbidden()
+    items = lookup_people(db.session, request.args.get("q", ""), request.args.get("scope") or "active", request.args)
+    resp = jsonify({"items": items})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

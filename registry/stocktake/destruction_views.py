@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from registry.core.auth import roles_required
 from registry.core.errors import Conflict, DomainError, Forbidden, RuleViolation, ValidationFailed
-from registry.core.pages import form_choices_people, history, paginate_page, refused
+from registry.core.pages import history, paginate_page, people_picker, refused
 from registry.extensions import db
 from registry.stocktake import rules, services
 from registry.stocktake.forms import DestructionApprovalForm, DestructionPageForm
@@ -76,7 +76,7 @@ def new():
             flash(_("Destruction recorded; the items are now destroyed."), "success")
             return redirect(url_for("destructions.show", destruction_id=record.id))
     return render_template("stocktake/destruction_form.html", form=form, approval_form=approval_form,
-                           people=form_choices_people(db.session), approvals=_usable_approvals(),
+                           people=people_picker(db.session, "active"), approvals=_usable_approvals(),
                            methods=DestructionMethod), 422 if form.errors else 200
 
 

@@ -7,7 +7,7 @@ from wtforms import Field, ValidationError
 from wtforms.widgets import TextInput
 
 from registry.core.forms import (DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField, LongTextField,
-                                 Optional, TextField)
+                                 Optional, PersonField, TextField)
 from registry.stocktake.models import DestructionMethod
 
 
@@ -70,10 +70,10 @@ class DestructionPageForm(FlaskForm):
     method = EnumSelectField(_l("Method"), [DataRequired()], enum=DestructionMethod)
     destroyed_on = DateField(_l("Destroyed on"), [Optional()])
     approval_id = IdSelectField(_l("Approval"), [Optional(), _positive])
-    performed_by = IdSelectField(_l("Performed by"), [DataRequired(), _positive])
-    witness_1 = IdSelectField(_l("First witness"), [DataRequired(), _positive])
-    witness_2 = IdSelectField(_l("Second witness"), [DataRequired(), _positive])
-    witness_3 = IdSelectField(_l("Third witness (optional)"), [Optional(), _positive])
+    performed_by = PersonField(_l("Performed by"), [DataRequired(), _positive], scope="active")
+    witness_1 = PersonField(_l("First witness"), [DataRequired(), _positive], scope="active")
+    witness_2 = PersonField(_l("Second witness"), [DataRequired(), _positive], scope="active")
+    witness_3 = PersonField(_l("Third witness (optional)"), [Optional(), _positive], scope="active")
     place = TextField(_l("Place"), max_length=200)
     note = LongTextField(_l("Note"), max_length=1000)
 

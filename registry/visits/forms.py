@@ -12,7 +12,7 @@ from wtforms.widgets import DateTimeLocalInput
 
 from registry.core.errors import ValidationFailed
 from registry.core.forms import (BoolField, DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField,
-                                 LongTextField, Optional, TextField, ValidationError)
+                                 LongTextField, Optional, PersonField, TextField, ValidationError)
 from registry.people.forms import CountryField
 from registry.visits.models import DeviceDisposition, DeviceKind, IdDocType
 
@@ -71,7 +71,7 @@ class VisitorForm(FlaskForm):
     organization = TextField(_l("Organisation"), max_length=200)
     position = TextField(_l("Position / title"), max_length=120)
     purpose = TextField(_l("Purpose of visit"), max_length=500)
-    host_id = IdSelectField(_l("Host (person id)"), [Optional()])
+    host_id = PersonField(_l("Host (person id)"), [Optional()], scope="active")
     project_id = IdSelectField(_l("Cooperation project (id)"), [Optional()])
     arrives_on = DateField(_l("Expected arrival"), [Optional()])
     departs_on = DateField(_l("Expected departure"), [Optional()])
@@ -124,7 +124,7 @@ class EntryForm(FlaskForm):
 
     visitor_id = IdSelectField(_l("Visitor"), [DataRequired()])
     room_id = IdSelectField(_l("Room"), [DataRequired()])
-    escort_id = IdSelectField(_l("Escort"), [Optional()])
+    escort_id = PersonField(_l("Escort"), [Optional()], scope="escort")
     note = TextField(_l("Note"), max_length=500)
 
 

@@ -579,21 +579,50 @@ def find_person_by_employee_no(session, employee_no: str) -> Person:
     return person
 
 
-def escort_choices(session, room: Room | None) -> tuple[list[Person], list[Person]]:
-    """Active staff to pick an escort from: (on the room's access list, everyone else active)."""
-    from registry.areas.services import access_list
+def escort_conditions(room_id: int | None) -> list:
+    """Who may be offered as an escort (SQL conditions on Person): active staff of the home country, and
+    the active people on the room's access list. The select, the person picker's lookup and the
+    resolution of a typed employee number all use this (core.pages.PERSON_SCOPES["escort"])."""
+    from registry.areas.models import RoomAccess
     from registry.people.models import PersonStatus
+
+    home, _tz = site()
+    home_national = sa.func.upper(Person.nationality) == (home or "CN").upper()
+    if room_id is None:
+        return [Person.status == PersonStatus.ACTIVE, home_national]
+    listed = sa.select(RoomAccess.person_id).where(RoomAccess.room_id == room_id, RoomAccess.revoked_at.is_(None))
+    return [Person.status == PersonStatus.ACTIVE, sa.or_(home_national, Person.id.in_(listed))]
+
+
+def escort_choices(session, room: Room | None) -> tuple[list[Person], list]:
+    """Active staff to pick an escort from: (on the room's access list, everyone else of escort_conditions)."""
+    from registry.areas.services import access_list
 
     listed = [a.person for a in access_list(session, room)] if room is not None else []
     listed_ids = {p.id for p in listed}
-    home, _tz = site()
     # rows with .id, .name, .employee_no (what the select shows) instead of ~20,000 Person entities (issue 8)
     others = [p for p in session.execute(sa.select(Person.id, Person.name, Person.employee_no)
-                                         .where(Person.status == PersonStatus.ACTIVE,
-                                                sa.func.upper(Person.nationality) == (home or "CN").upper())
+                                         .where(*escort_conditions(room.id if room is not None else None))
                                          .order_by(Person.name))
               if p.id not in listed_ids]
     return [p for p in listed if p.is_active], others
+
+
+def _register_escort_scope() -> None:
+    """The guard station's person picker: escorts (guards and officers look them up)."""
+    from registry.core.pages import PERSON_SCOPES, PersonScope
+
+    def where(params) -> list:
+        try:
+            room_id = int(params.get("room_id") or 0) or None
+        except (TypeError, ValueError):
+            room_id = None
+        return escort_conditions(room_id if room_id and 0 < room_id < 2**31 else None)
+
+    PERSON_SCOPES["escort"] = PersonScope(where, ("guard", "officer"))
+
+
+_register_escort_scope()
 
 
 # ================================================================ approvals integration

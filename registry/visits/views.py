@@ -21,7 +21,7 @@ from registry.core.dashboard import TILE_PROVIDERS, Tile
 from registry.core.db import begin_write
 from registry.core.errors import REASONS, Conflict, DomainError, NotFound, RuleViolation, ValidationFailed
 from registry.core.models import utcnow
-from registry.core.pages import apply_form_errors, form_choices_people, history, paginate_page, refused
+from registry.core.pages import apply_form_errors, history, paginate_page, people_picker, refused
 from registry.core.security_events import record_refusal, record_security_event
 from registry.core.settings import get_settings
 from registry.core.urls import external_url
@@ -99,7 +99,7 @@ def blocklist():
 
 
 def _visitor_form_choices(form):
-    return {"people": form_choices_people(db.session), "projects": project_choices(db.session)}
+    return {"people": people_picker(db.session, "active"), "projects": project_choices(db.session)}
 
 
 @bp.route("/visitors/new", methods=["GET", "POST"])
@@ -336,11 +336,13 @@ def _board_context():
             "flag_text": FLAG_TEXT, "now": now, "home": services.site()[0]}
 
 
-def _room_context(room):
-    listed, others = services.escort_choices(db.session, room)
+def _room_context(room, escort_error=None):
+    # many candidates: a search box (person picker) instead of a select of every escort (issue 8)
+    escorts = people_picker(db.session, "escort", room_id=room.id if room else None)
+    listed, others = ([], []) if escorts.search else services.escort_choices(db.session, room)
     return {"room": room, "access": access_list(db.session, room) if room else [],
             "occupants": services.occupants(db.session, room) if room else [],
-            "escorts_listed": listed, "escorts_other": others}
+            "escorts": escorts, "escorts_listed": listed, "escorts_other": others, "escort_error": escort_error}
 
 
 def _rooms():
@@ -359,7 +361,7 @@ def _record_revoked_badge(label) -> None:
 
 
 def _station(*, visitor=None, room=None, escort_id=None, devices=None, refusal=None, code="",
-             candidates=None, searched=False, status=200):
+             candidates=None, searched=False, status=200, escort_error=None):
     current = services.open_visit(db.session, visitor) if visitor else None
     perms = []
     if visitor is not None:
@@ -380,7 +382,8 @@ def _station(*, visitor=None, room=None, escort_id=None, devices=None, refusal=N
         refusal=refusal, outcome=outcome, code=code[:300], candidates=candidates or [], searched=searched,
         id_doc=rules.mask_id_doc(visitor.id_doc_no, current_user) if visitor else "",
         in_window=rules.in_visit_window(visitor, _today()) if visitor else True,
-        expected=services.expected_on(db.session, _today(), limit=20), **_room_context(room), **_board_context(),
+        expected=services.expected_on(db.session, _today(), limit=20), **_room_context(room, escort_error),
+        **_board_context(),
     ), status
 
 
@@ -419,8 +422,11 @@ def guard_enter():
     except ValidationFailed:
         devices = []
     if visitor is None or not form.validate_on_submit() or room is None:
-        flash(_("Choose a visitor and a room."), "error")
-        return _station(visitor=visitor, room=room, escort_id=form.escort_id.data, devices=devices, status=422)
+        escort_error = " ".join(map(str, form.escort_id.errors)) or None
+        flash(escort_error if visitor is not None and room is not None and escort_error
+              else _("Choose a visitor and a room."), "error")
+        return _station(visitor=visitor, room=room, escort_id=form.escort_id.data, devices=devices, status=422,
+                        escort_error=escort_error)
     escort = get_person(db.session, form.escort_id.data) if form.escort_id.data else None
     try:
         visit = services.enter(db.session, visitor, room, escort=escort, devices=devices, note=form.note.data or "",

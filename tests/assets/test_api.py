@@ -211,12 +211,13 @@ def test_scan_api_no_oracle_for_roles_that_may_not_see(app, api):
 def test_copies_need_an_approval(app, api):
     with app.app_context():
         a = h.asset(kind="media", level="confidential", copy_no=1, scope_departments=["Lab 1"])
+        requester = h.person()  # Lab 1, cleared: the item is within the requester's need-to-know
         db.session.commit()
-        aid = a.id
+        aid, rid = a.id, requester.id
     officer = api("officer")
     resp = officer.post(f"/api/v1/assets/{aid}/copies", json={"count": 1})
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "approval_required"
-    ap = api("staff").post("/api/v1/approvals", json={"kind": "copy", "asset_id": aid, "copies": 2,
+    ap = api("staff", person_id=rid).post("/api/v1/approvals", json={"kind": "copy", "asset_id": aid, "copies": 2,
                                                       "purpose": "distribution"}).get_json()
     api("approver").post(f"/api/v1/approvals/{ap['id']}/decision", json={"decision": "approved"})
     resp = officer.post(f"/api/v1/assets/{aid}/copies", json={"count": 3})

@@ -344,7 +344,11 @@ def test_copy_page_flow(app, as_role):
     officer = as_role("officer")
     resp = officer.post(f"/items/{aid}/copy", data={"count": 1}, headers=EN)
     assert resp.status_code == 403 and "approval_required" in resp.get_data(as_text=True)
-    staff = as_role("staff")
+    with app.app_context():
+        requester = h.person()  # a staff member may name only an item within their need-to-know
+        db.session.commit()
+        rid = requester.id
+    staff = as_role("staff", person_id=rid)
     resp = staff.post("/approvals/new", data={"kind": "copy", "asset_id": aid, "purpose": "archive"})
     assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
     approval_id = int(resp.headers["Location"].rsplit("/", 1)[1])

@@ -54,7 +54,8 @@ def _scan_and_pick_room(page, w):
     scan = page.locator("#scan-code")
     scan.click()
     page.keyboard.type(w["badge"], delay=5)  # a keyboard-wedge scanner types fast, then Enter
-    page.keyboard.press("Enter")
+    with page.expect_navigation():  # the same URL as before on a second scan: wait for the new page itself
+        page.keyboard.press("Enter")
     expect(page.locator("#visitor-card h2")).to_contain_text("Klaus Becker")
     page.select_option("#room_id", str(w["room_id"]))
     expect(page.locator("#room-facts")).to_contain_text(w["room_code"])  # htmx swapped the room panel in

@@ -371,6 +371,12 @@ def server(start_server):
     return start_server()
 
 
+def figure(test: str, **values) -> None:
+    """One line of the figures a long test measured (run with -s; docs/SECURITY.md quotes them)."""
+    backend = "postgresql" if PG_URL else "sqlite"
+    print(f"\nFIGURE [{backend}] {test}: " + ", ".join(f"{k}={v}" for k, v in values.items()), flush=True)
+
+
 def parallel(n: int, fn, *args_list, timeout: float = 120.0) -> list:
     """Run fn(i) for i in range(n) in n threads released together; returns results in order.
 
@@ -406,3 +412,21 @@ def assert_invariants(srv: Server) -> None:
     broken = {name: srv.rows(sql) for name, sql in INVARIANTS.items()}
     broken = {k: v for k, v in broken.items() if v}
     assert not broken, f"invariants violated: {broken}"
+
+
+@contextlib.contextmanager
+def demo_app(database_url: str, instance: Path):
+    """An app on `database_url` with the demo data loaded (its own instance folder); disposed after."""
+    os.environ["REGISTRY_INSTANCE_PATH"] = str(instance)
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=database_url))
+    with app.app_context():
+        from registry.core.demo import load_demo
+
+        load_demo(db.session)
+        db.session.commit()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -30,6 +30,7 @@ from registry import create_app
 from registry.core import openapi
 from registry.extensions import db
 from tests.conftest import base_config
+from tests.hardening.conftest import figure
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 
@@ -118,6 +119,7 @@ def test_operation_survives_fuzzing(label, fuzz_app, fuzz_schema):
     modes = [GenerationMode.POSITIVE]
     if op.path_parameters or op.query or op.body:  # nothing to violate otherwise
         modes.append(GenerationMode.NEGATIVE)
+    calls = []
     for mode in modes:
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
@@ -127,9 +129,12 @@ def test_operation_survives_fuzzing(label, fuzz_app, fuzz_schema):
                 for field in AVOID_FIELDS.get(label, {}):
                     case.body.pop(field, None)
             response = case.call(headers=headers)
+            calls.append(response.status_code)
             case.validate_response(response, checks=checks, additional_checks=[error_shape])
 
         run()
+    figure("api fuzz", operation=label.replace(" ", "_"), modes=len(modes), cases=len(calls),
+           statuses="/".join(str(s) for s in sorted(set(calls))))
 
 
 def test_visit_entry_documents_its_404(fuzz_app):

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.hardening.conftest import assert_invariants, parallel
+from tests.hardening.conftest import assert_invariants, figure, parallel
 
 ROUNDS = int(os.environ.get("HARDENING_ROUNDS", "50"))
 PARALLEL = 20
@@ -51,6 +51,7 @@ def test_parallel_checkouts_one_winner_per_round(server, custody):
     """50 rounds x 20 parallel checkouts of one item from two officers: exactly one 201, the rest 409."""
     officers, borrowers = custody["officers"], custody["borrowers"]
     asset_id = _new_asset(server, officers[0])
+    winners, losers = [], 0
     for rnd in range(ROUNDS):
         def checkout(i):
             return server.post(f"/api/v1/assets/{asset_id}/checkout", officers[i % 2],
@@ -59,12 +60,16 @@ def test_parallel_checkouts_one_winner_per_round(server, custody):
         responses = parallel(PARALLEL, checkout)
         _no_server_trouble(responses)
         codes = [r.status_code for r in responses]
+        winners.append(codes.count(201))
+        losers += codes.count(409)
         assert codes.count(201) == 1 and codes.count(409) == PARALLEL - 1, (rnd, codes)
         assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {"asset_unavailable"}
         back = server.post(f"/api/v1/assets/{asset_id}/checkin", officers[rnd % 2], json={"condition": "intact"})
         assert back.status_code == 200, back.text[:300]
     assert server.scalar("SELECT count(*) FROM checkouts WHERE asset_id = :a", a=asset_id) == ROUNDS
     assert_invariants(server)
+    figure("parallel checkouts", rounds=ROUNDS, parallel=PARALLEL, workers=server.workers,
+           winners_per_round=sorted(set(winners)), total_201=sum(winners), total_409=losers, errors_5xx=0)
 
 
 @pytest.mark.slow
@@ -75,6 +80,7 @@ def test_parallel_checkin_and_checkout(server, custody):
     path = f"/api/v1/assets/{asset_id}"
     assert server.post(path + "/checkout", officers[0], json={"borrower_id": borrowers[0],
                                                               "purpose": "start"}).status_code == 201
+    tally = {"rounds": 0, "checkins": 0, "checkouts": 0}
     for rnd in range(max(ROUNDS // 5, 2)):
         def act(i):
             if i % 2:
@@ -96,6 +102,10 @@ def test_parallel_checkin_and_checkout(server, custody):
         expected_out = was_out if lead == 0 else (not was_out)
         assert lead in (0, 1) and now_out == expected_out, (rnd, was_out, ins, outs, now_out)
         assert_invariants(server)
+        tally["rounds"] += 1
+        tally["checkins"] += ins
+        tally["checkouts"] += outs
+    figure("parallel checkin and checkout", parallel=PARALLEL, **tally)
     # a return by someone who may not receive items (staff) is refused and changes nothing
     status = server.scalar("SELECT status FROM assets WHERE id = :a", a=asset_id)
     denied = server.post(path + "/checkin", custody["staff"], json={"condition": "intact"})
@@ -121,6 +131,8 @@ def test_one_visitor_into_two_rooms_at_once(server):
         _no_server_trouble(exits)
         assert sorted(r.status_code for r in exits) == [200, 409, 409, 409]  # one exit; no exit without entry
     assert_invariants(server)
+    figure("one visitor into two rooms", rounds=max(ROUNDS // 5, 2), parallel=PARALLEL, entries_per_round=1,
+           exits_per_round="1 of 4")
 
 
 @pytest.mark.slow
@@ -148,6 +160,8 @@ def test_parallel_audited_actions_keep_one_chain(server):
     assert not dupes
     verdict = server.verify_audit()
     assert verdict.ok, verdict
+    figure("parallel audited writes", writes_201=200, parallel=PARALLEL, seq_contiguous=len(seqs),
+           forked_links=len(dupes), chain_ok=verdict.ok, chain_events=verdict.events)
 
 
 @pytest.mark.slow
@@ -198,3 +212,5 @@ def test_online_backup_during_checkout_load(server, custody, tmp_path):
     finally:
         conn.close()
     assert set(before) <= in_backup
+    figure("online backup under load", acknowledged_before_backup=len(before), checkouts_in_backup=len(in_backup),
+           audit_events_verified=events, wal_left=False)

@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from tests.hardening.conftest import assert_invariants, is_postgres
+from tests.hardening.conftest import assert_invariants, figure, is_postgres
 
 KILLS = int(os.environ.get("HARDENING_KILLS", "20"))
 WRITERS = 8
@@ -134,6 +134,9 @@ def test_kill_workers_then_master_loses_no_acknowledged_write(start_server):
     assert_invariants(srv)
     verdict = srv.verify_audit()
     assert verdict.ok, verdict
+    figure("kill -9", writers=WRITERS, worker_kills=killed, master_killed=1, answers=len(answers),
+           acked_people=len(acked_people), acked_checkouts=len(acked_checkouts), acked_checkins=len(acked_checkins),
+           lost=0, transport_errors=len(transport_errors), audit_events_verified=verdict.events)
 
     # the registry comes back on the same database and keeps its chain
     again = start_server(preload=True)
