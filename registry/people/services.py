@@ -92,7 +92,28 @@ def update_person(session, person: Person, data: dict, *, actor, home_country: s
         session.flush()
         audit.record(session, actor=actor, action="person.update", entity=person,
                      data={"before": {k: before[k] for k in changed}, "after": changed})
+    if "status" in changed and person.status != PersonStatus.ACTIVE:
+        disable_accounts(session, person, actor=actor)
     return changed
+
+
+def disable_accounts(session, person: Person, *, actor) -> list:
+    """A person taken off their post (decommissioning or left) keeps no way in: every active user
+    account linked to them is disabled, which ends its sessions (auth.services.update_user, audited).
+    Returning to the post does not re-enable an account: an administrator decides that."""
+    from registry.auth.models import User
+    from registry.auth.services import update_user
+
+    users = list(session.scalars(sa.select(User).where(User.person_id == person.id, User.active.is_(True))
+                                 .order_by(User.id)))
+    for user in users:
+        try:
+            update_user(session, user, actor=actor, active=False)
+        except ValidationFailed:
+            raise ValidationFailed(details={"status": [_l(
+                "The account %(username)s of this person cannot be disabled (your own account, or the last "
+                "active administrator): ask another administrator first.", username=user.username)]}) from None
+    return users
 
 
 def check_change_allowed(session, person: Person, data: dict, *, home_country: str) -> None:
