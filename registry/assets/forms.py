@@ -7,6 +7,8 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from wtforms import Field, SelectField
+from wtforms.utils import unset_value
+from wtforms.validators import StopValidation
 from wtforms.widgets import TextArea
 
 from registry.approvals.forms import IdListField
@@ -101,13 +103,40 @@ class AssetForm(FlaskForm):
             raise ValidationError(_l("Not a plausible date."))
 
 
+class ComputerField(IdSelectField):
+    """The computer a storage medium is used with: its id (a select, in units with few computers), or
+    its registry number typed or scanned into `<name>_no` (the page's text box when there are more
+    computers than PICKER_MAX_OPTIONS). An unknown number is an error of this field."""
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.typed_error = False
+        super().process(formdata, data, extra_filters)
+        if formdata is None or self.data is not None or not hasattr(formdata, "get"):
+            return
+        text = str(formdata.get(f"{self.name}_no") or "").strip()[:64]
+        if not text:
+            return
+        from registry.assets.services import computer_id_by_number
+        from registry.extensions import db
+
+        self.process_errors = []
+        self.data = computer_id_by_number(db.session, text)
+        if self.data is None:
+            self.process_errors.append(_l("No computer has the registry number %(number)s.", number=text))
+            self.typed_error = True
+
+    def pre_validate(self, form):
+        if self.typed_error:
+            raise StopValidation()
+
+
 class CheckoutForm(FlaskForm):
     borrower_id = PersonField(_l("Borrower"), [DataRequired()], scope="active")
     purpose = TextField(_l("Purpose"), [DataRequired()], max_length=300)
     due_at = TextField(_l("Due"), [Optional()], max_length=40,
                        description=_l("Empty: the default for the level."))
     approval_id = IdSelectField(_l("Approval"), [Optional()])
-    device_id = IdSelectField(_l("Connected computer"), [Optional()])
+    device_id = ComputerField(_l("Connected computer"), [Optional()])
 
 
 class CheckinForm(FlaskForm):

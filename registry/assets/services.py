@@ -689,6 +689,21 @@ def get_person(session, person_id) -> Person:
     return person
 
 
+def computer_id_by_number(session, number: str) -> int | None:
+    """The id of the (not destroyed) computer with this registry number, as typed or scanned (case-insensitive)."""
+    number = (number or "").strip()
+    if not number:
+        return None
+    found = session.scalars(sa.select(Asset.id).where(
+        Asset.kind == AssetKind.COMPUTER, Asset.status != AssetStatus.DESTROYED,
+        Asset.registry_no.in_({number, number.upper()})).limit(2)).all()
+    if not found:
+        found = session.scalars(sa.select(Asset.id).where(
+            Asset.kind == AssetKind.COMPUTER, Asset.status != AssetStatus.DESTROYED,
+            sa.func.lower(Asset.registry_no) == number.lower()).limit(2)).all()
+    return found[0] if len(found) == 1 else None
+
+
 def get_asset_or_none(session, asset_id, field: str = "device_id") -> Asset | None:
     if not asset_id:
         return None

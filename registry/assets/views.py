@@ -27,7 +27,7 @@ from registry.core.db import begin_write
 from registry.core.errors import DomainError, Forbidden, NotFound, NotVisible, RuleViolation, ValidationFailed
 from registry.core.labels import Label, find_label
 from registry.core.pages import (apply_form_errors, form_choices_people, history, options_html, paginate_page,
-                                 paginate_split, people_picker, picked_person_id)
+                                 paginate_split, people_picker, picked_person_id, picker_max_options)
 from registry.core.security_events import SecurityEvent, record_refusal
 from registry.core.settings import get_settings
 from registry.extensions import db
@@ -74,10 +74,14 @@ def _rooms():
 
 
 def _computers():
-    # rows with .id, .registry_no, .level (what the select shows), not whole Asset entities (issue 8)
-    return db.session.execute(sa.select(Asset.id, Asset.registry_no, Asset.level)
+    """The connected-computer choices of a storage checkout as rows (.id, .registry_no, .level), or None
+    when there are more than PICKER_MAX_OPTIONS: the page then asks for the registry number (typed or
+    scanned; assets.forms.ComputerField) instead of listing 15,000 computers (issue 8)."""
+    limit = picker_max_options()
+    rows = db.session.execute(sa.select(Asset.id, Asset.registry_no, Asset.level)
                               .where(Asset.kind == AssetKind.COMPUTER, Asset.status != AssetStatus.DESTROYED)
-                              .order_by(Asset.registry_no)).all()
+                              .order_by(Asset.registry_no).limit(limit + 1)).all()
+    return rows if len(rows) <= limit else None
 
 
 def _int_list(name: str) -> list[int]:
