@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -274,6 +275,32 @@ def audit_head(url: str) -> tuple[int, str]:
 
 # ------------------------------------------------------------------ suites
 
+def preflight(port: int, env: dict, creds: dict) -> None:
+    """The credentials still sign in: a stale session cookie (idle timeout) would turn every request
+    into a cheap 302 to /login and the run would measure the sign-in redirect, not the page."""
+    first = Path(creds["items"]).read_text().split("\n", 1)[0].split()
+    item_id, code = first[0], first[1]
+    if env.get("BENCH_COOKIE"):
+        url, headers = f"/items/{item_id}/act", {"Cookie": env["BENCH_COOKIE"]}
+    elif env.get("BENCH_TOKEN"):
+        url, headers = f"/api/v1/scan/{code}", {"Authorization": f"Bearer {env['BENCH_TOKEN']}"}
+    else:
+        return
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        status = opener.open(urllib.request.Request(f"http://{HOST}:{port}{url}", headers=headers), timeout=30).status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if status != 200:
+        raise SystemExit(f"preflight: GET {url} answered {status}, not 200: the bench credentials are stale "
+                         "(session idle timeout?) — run again with --refresh")
+
+
 def read_configs(creds):
     items = creds["items"]
     return [
@@ -315,6 +342,8 @@ def run_suite(a, creds, suite: str):
             tag = f"{suite}-{kind}-{''.join(ch if ch.isalnum() else '_' for ch in name)[:40]}-r{rnd}"
             p, f = start_server(kind, run_url, a.port, logdir / f"{tag}.log", a.workers)
             try:
+                if kind == "app":
+                    preflight(a.port, env, creds)
                 if a.warmup:
                     run_wrk(script, a.port, a.warmup, a.connections, a.threads, env)
                     if suite == "write":  # the warm-up changed state: restart on a fresh copy
