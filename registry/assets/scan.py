@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from flask import url_for
 from werkzeug.routing import BuildError
 
 from registry.assets import rules
 from registry.assets.models import Asset
-from registry.core.labels import Label, extract_code, find_label
+from registry.core.labels import CODE_RE, Label, extract_code, find_label
 from registry.core.security_events import record_security_event
 
 ROOM_READERS = ("officer", "approver", "inspector", "guard")
@@ -62,9 +64,20 @@ class Resolution:
     target_id: int | None = None
 
 
+# The common scan: the item's current code. assets.label_code holds exactly the current (never a
+# revoked) code of each item, so one indexed statement resolves it (issue 8: a scan was a label
+# lookup, then the asset by id); room and badge codes and revoked codes take the labels table.
+_ASSET_BY_CURRENT_CODE = sa.select(Asset).where(Asset.label_code == sa.bindparam("code"))
+
+
 def resolve_code(session, user, code: str, *, home_country: str = "CN") -> Resolution:
     """Resolve a label code for a signed-in user. A revoked code is reported as revoked only to a
     user allowed to see its target; to anyone else it is as unknown as an unknown code."""
+    if SCAN_TARGETS.get("asset") is _asset_url and code and CODE_RE.match(code):
+        asset = session.scalar(_ASSET_BY_CURRENT_CODE, {"code": code})
+        if asset is not None and rules.can_view_asset(user, asset, home_country):
+            return Resolution("ok", url=url_for("assets.act", asset_id=asset.id), target_type="asset",
+                              target_id=asset.id)
     label = find_label(session, code)
     if label is None:
         return Resolution("unknown")
