@@ -6,12 +6,19 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from registry import create_app
+# The tests' "today" (date.today() in factories and expectations) is the unit's today: the default
+# unit time zone is Asia/Shanghai, and between 16:00 and 24:00 UTC its date is already tomorrow.
+# Rules use the unit's date (people.services.unit_today), never the server's.
+os.environ["TZ"] = "Asia/Shanghai"
+time.tzset()
+
+from registry import create_app  # noqa: E402
 from registry.extensions import db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")

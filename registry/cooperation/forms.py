@@ -17,13 +17,15 @@ class _ReviewFields:
     because the date and reviewer fields are optional on their own (a pending review has neither)."""
 
     def validate(self, extra_validators=None):
+        from registry.people.services import unit_today
+
         ok = super().validate(extra_validators)
         status = self.review_status.data
         decided = status in (ReviewStatus.PASSED.value, ReviewStatus.CONDITIONAL.value, ReviewStatus.REJECTED.value)
         problems = []
         if decided and not self.reviewed_on.data and not self.reviewed_on.errors:
             problems.append((self.reviewed_on, _l("Give the date of the secrecy review.")))
-        if self.reviewed_on.data and self.reviewed_on.data > date.today():
+        if self.reviewed_on.data and self.reviewed_on.data > unit_today():
             problems.append((self.reviewed_on, _l("The review date cannot be in the future.")))
         if decided and not self.reviewed_by.data and not self.reviewed_by.errors:
             problems.append((self.reviewed_by, _l("Name the reviewer.")))

@@ -39,7 +39,7 @@ def setup_engine(engine: sa.Engine, app) -> None:
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {busy:d}")
+        cur.execute(f"PRAGMA busy_timeout = {int(busy):d}")  # PRAGMA takes no bound parameters; an int from config
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")

@@ -104,7 +104,9 @@ DEMO_STEPS.append(base_step)
 def load_demo(session, today: date | None = None) -> dict:
     from importlib import import_module
 
-    ctx: dict = {"today": today or date.today()}
+    from registry.people.services import unit_today
+
+    ctx: dict = {"today": today or unit_today()}  # the unit's date, as the rules use
     steps = list(DEMO_STEPS) + [import_module(m).demo_step for m in DEMO_MODULES]
     for step in steps:
         step(session, ctx)

@@ -284,7 +284,7 @@ def options_html(choices, selected=None):
         chosen = {str(s) for s in selected}
     else:
         chosen = set() if selected in (None, "") else {str(selected)}
-    return Markup("".join(
+    return Markup("".join(  # safe: each value and label is escape()d
         f'<option value="{escape(v)}"{" selected" if str(v) in chosen else ""}>{escape(label)}</option>'
         for v, label in choices))
 

@@ -61,7 +61,9 @@ def expiry_class(value, warn_days: int = 30) -> str:
     """'expired' / 'expiring' / '' for a date, for highlighting letters and periods."""
     if not value:
         return ""
-    today = date.today()
+    from registry.people.services import unit_today
+
+    today = unit_today()  # the unit's date, not the server's
     if value < today:
         return "expired"
     if (value - today).days <= warn_days:

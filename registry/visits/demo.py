@@ -51,6 +51,16 @@ def demo_step(session, ctx: dict) -> None:
     today, people, rooms, users = ctx["today"], ctx["people"], ctx["rooms"], ctx["users"]
     officer, approver, guard = users["officer"], users["approver"], users["guard"]
     now = utcnow()
+    from datetime import datetime as _dt, time as _time, timezone as _tz
+    from zoneinfo import ZoneInfo
+
+    from registry.core.settings import get_settings
+
+    # entries "n minutes ago" never before the unit's midnight: a visitor's window is a local date
+    day_start = _dt.combine(today, _time.min, tzinfo=ZoneInfo(get_settings()["timezone"] or "UTC")).astimezone(_tz.utc)
+
+    def at_least_today(**delta):
+        return max(now - timedelta(**delta), min(day_start, now))
 
     made_projects = {}
     for key, name, partner, country, dept, status, reviewer, ago, conclusion in PROJECTS:
@@ -95,17 +105,17 @@ def demo_step(session, ctx: dict) -> None:
 
     phone = [{"kind": "phone", "disposition": "deposited", "note": ""}]
     services.enter(session, visitors["becker"], rooms["HYS-302"], escort=people["E1004"], devices=phone,
-                   actor=guard, now=now - timedelta(minutes=95))
+                   actor=guard, now=at_least_today(minutes=95))
     services.enter(session, visitors["vogel"], rooms["HYS-302"], escort=people["E1004"],
                    devices=phone + [{"kind": "laptop", "disposition": "carried", "note": "已登记，未联网"}],
-                   actor=guard, now=now - timedelta(minutes=93))
+                   actor=guard, now=at_least_today(minutes=93))
     services.enter(session, visitors["liu"], rooms["JF-201"], escort=people["E1002"],
                    devices=phone + [{"kind": "laptop", "disposition": "carried", "note": "维修用笔记本，已检查"}],
-                   actor=guard, now=now - timedelta(minutes=40))
-    services.enter(session, visitors["wang"], rooms["JD-001"], actor=guard, now=now - timedelta(minutes=20))
+                   actor=guard, now=at_least_today(minutes=40))
+    services.enter(session, visitors["wang"], rooms["JD-001"], actor=guard, now=at_least_today(minutes=20))
     sato = services.enter(session, visitors["sato"], rooms["SYS-301"], escort=people["E1003"], devices=phone,
-                          actor=guard, now=now - timedelta(minutes=150))
-    services.exit_visit(session, sato, actor=guard, now=now - timedelta(minutes=70))
+                          actor=guard, now=at_least_today(minutes=150))
+    services.exit_visit(session, sato, actor=guard, now=at_least_today(minutes=70))
 
     # refusals at the door, as the guard station records them
     for key, room_code, reason in (("chan", "JF-201", "room_forbidden_for_foreigners"),

@@ -151,7 +151,7 @@ def _invariants(url: str, data: dict) -> None:
     assert seqs == list(range(1, len(seqs) + 1))   # the audit chain never forked
 
 
-def _run(url: str, tmp_path: Path) -> None:
+def _run(url: str, tmp_path: Path) -> list[int]:
     instance = tmp_path / "instance"
     data = _prepare(url, instance)
     port = _free_port()
@@ -174,12 +174,15 @@ def _run(url: str, tmp_path: Path) -> None:
         assert verify(db.session).ok
         db.session.remove()
         db.engine.dispose()
+    return statuses
 
 
 def test_race_sqlite(tmp_path):
-    _run(f"sqlite:///{tmp_path / 'race.sqlite'}", tmp_path)
+    statuses = _run(f"sqlite:///{tmp_path / 'race.sqlite'}", tmp_path)
+    assert statuses.count(201) == 1 and len(statuses) == N
 
 
 @pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
 def test_race_postgresql(tmp_path):
-    _run(_pg_race_url(), tmp_path)
+    statuses = _run(_pg_race_url(), tmp_path)
+    assert statuses.count(201) == 1 and len(statuses) == N

@@ -76,8 +76,9 @@ def test_rule1_conditional_update_loses_to_a_concurrent_change(world):
 
 @pytest.mark.parametrize("status,extra", [("left", {}), ("decommissioning", {"decommission_until": date.today()})])
 def test_rule2_borrower_inactive(world, status, extra):
-    b = h.person(status=status, **extra)
-    _refused(lambda: _checkout(world, h.asset(level="internal"), b), "borrower_inactive")
+    b, asset = h.person(status=status, **extra), h.asset(level="internal")
+    _refused(lambda: _checkout(world, asset, b), "borrower_inactive")
+    assert services.open_checkout(db.session, asset) is None
 
 
 # ------------------------------------------------------------------ rule 3: clearance
@@ -109,14 +110,17 @@ def test_rule3_clearance(world, category, level, ok):
     (None, None, "internal", True),                                             # not needed below confidential
 ])
 def test_rule4_commitment(world, signed, expires, level, ok):
-    today = date.today()
+    from registry.people.services import unit_today
+
+    today = unit_today()  # the rule's today is the unit's (Asia/Shanghai), not the machine's UTC date
     b = h.person(commitment_signed_on=today + timedelta(days=signed) if signed is not None else None,
                  commitment_expires_on=today + timedelta(days=expires) if expires is not None else None)
     asset = h.asset(level=level)
     if ok:
-        _checkout(world, asset, b)
+        assert _checkout(world, asset, b).borrower_id == b.id
     else:
         _refused(lambda: _checkout(world, asset, b), "commitment_missing")
+        assert services.open_checkout(db.session, asset) is None
 
 
 # ------------------------------------------------------------------ rule 5: need-to-know scope
@@ -138,9 +142,10 @@ def test_rule5_scope(world, scope, ok):
         scope["scope_person_ids"] = [world["general"].id]
     asset = h.asset(level="confidential", **scope)
     if ok:
-        _checkout(world, asset, b)
+        assert _checkout(world, asset, b).borrower_id == b.id
     else:
         _refused(lambda: _checkout(world, asset, b), "not_in_scope")
+        assert services.open_checkout(db.session, asset) is None
 
 
 # ------------------------------------------------------------------ rule 6: approval for ≥ secret
@@ -180,6 +185,9 @@ def test_rule6_unusable_approvals(world, case):
     db.session.expire_all()
     _refused(lambda: _checkout(world, asset, b), "approval_required")
     _refused(lambda: _checkout(world, asset, b, approval=ap), "approval_invalid")
+    assert services.open_checkout(db.session, asset) is None
+    db.session.refresh(ap)
+    assert ap.used_at is None  # an approval that could not be used is not consumed
 
 
 # ------------------------------------------------------------------ rule 7: foreign nationals
@@ -190,9 +198,10 @@ def test_rule7_foreign_national(world, level, ok):
     foreigner = h.person(nationality="DE", category="core")
     asset = h.asset(level=level)
     if ok:
-        _checkout(world, asset, foreigner)
+        assert _checkout(world, asset, foreigner).borrower_id == foreigner.id
     else:
         _refused(lambda: _checkout(world, asset, foreigner), "foreign_national")
+        assert services.open_checkout(db.session, asset) is None
 
 
 # ------------------------------------------------------------------ rule 8: due dates
@@ -354,7 +363,10 @@ def test_destroyed_items_are_never_edited(world, action):
           "inspection": lambda: services.add_inspection(db.session, asset, {"date": date.today(), "inspector": "x",
                                                                             "result": "passed"}, actor=officer),
           "status": lambda: services.set_status(db.session, asset, "missing", actor=officer)}[action]
+    label = asset.label_code
     _refused(fn, "asset_destroyed")
+    db.session.refresh(asset)
+    assert asset.status.value == "destroyed" and asset.label_code == label and asset.title != "x"
 
 
 def test_destroy_refused_while_checked_out(world):
