@@ -282,8 +282,33 @@ def test_label_png_decodes_to_the_scan_url(app, api, tmp_path):
     svg = officer.get(f"/labels/{code}.svg")
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<script" not in svg.data
     assert b"viewBox" in svg.data
-    cached = list((tmp_path / "instance" / "cache" / "qr").glob("*.png"))
-    assert len(cached) == 1 and cached[0].read_bytes() == resp.data
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "instance" / "cache" / "qr" / "qr.sqlite3")
+    cached = [bytes(r[0]) for r in con.execute("SELECT data FROM qr")]
+    con.close()
+    assert len(cached) == 2 and resp.data in cached and svg.data in cached   # one PNG, one SVG
+
+
+def test_label_images_come_from_the_cache_and_survive_a_broken_one(app, api, tmp_path, monkeypatch):
+    from registry.assets import labels
+
+    (aid, number, code), = _items(app, {"level": "internal"})
+    officer = api("officer")
+    first = officer.get(f"/labels/{code}.svg")
+    assert first.status_code == 200
+
+    def no_render(payload, fmt):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(labels, "_render", no_render)
+    assert officer.get(f"/labels/{code}.svg").data == first.data        # served from the cache
+    monkeypatch.undo()
+    # A cache that cannot be opened (a file where its folder should be) only costs the render.
+    app.config["CACHE_DIR"] = str(tmp_path / "not-a-dir")
+    (tmp_path / "not-a-dir").write_text("x")
+    again = officer.get(f"/labels/{code}.svg")
+    assert again.status_code == 200 and again.data == first.data
 
 
 def test_label_images_need_a_session_or_a_bearer(app, client, api):
