@@ -4,7 +4,8 @@ Nothing here touches the database, the request or the clock: the caller passes t
 lines, the headers and an iterator of rows whose values are already in the export's
 language. Workbooks are written with xlsxwriter in constant_memory mode (PERF-BASELINES §1:
 rows are streamed to disk as they are written, memory stays flat) and every cell goes
-through `safety.write_cell` (formula-injection safety).
+through `safety.cell_writer` (formula-injection safety); empty cells are not written, a
+conditional format draws their borders.
 
 Each register sheet is a printable register (SPEC §8): a title block (unit, register,
 period, exported at/by, audit checkpoint, marking), a bold filled header row, frozen panes
@@ -82,6 +83,9 @@ class RegisterWorkbook:
         self.f_meta = self.wb.add_format({"font_size": 10, "font_color": "#333333"})
         self.f_header = self.wb.add_format({"bold": True, "bg_color": HEADER_FILL, "pattern": 1, "border": 1,
                                             "text_wrap": True, "align": "center", "valign": "vcenter"})
+        # The grid of a register's empty cells: one conditional format over the data rows instead of a
+        # bordered blank cell each (docs/PERFORMANCE.md, "Excel exports"); it prints like a cell border.
+        self.f_grid = self.wb.add_format({"border": 1})
         self.wb.set_properties({"comments": "Registry export"})
 
     # -- formats
@@ -112,7 +116,7 @@ class RegisterWorkbook:
         ws = worksheet or self.wb.add_worksheet(sheet_name(spec.name, taken=self._names))
         header_row = self._start_sheet(ws, spec)
         sheets.append((ws, header_row))
-        put = cell_writer(ws)
+        put = cell_writer(ws, skip_empty=True)
         per_sheet = self.max_rows - header_row - 1
         r = header_row
         in_sheet = 0
@@ -126,7 +130,7 @@ class RegisterWorkbook:
                 ws = self.wb.add_worksheet(sheet_name(spec.name, part, taken=self._names))
                 header_row = self._start_sheet(ws, spec)
                 sheets.append((ws, header_row))
-                put = cell_writer(ws)
+                put = cell_writer(ws, skip_empty=True)
                 r = header_row
                 in_sheet = 0
             r += 1
@@ -166,6 +170,8 @@ class RegisterWorkbook:
 
     def _finish_sheet(self, ws, spec: SheetSpec, header_row: int, last_row: int, ncols: int) -> None:
         ws.autofilter(header_row, 0, max(last_row, header_row), max(ncols - 1, 0))
+        if last_row > header_row and ncols:
+            ws.conditional_format(header_row + 1, 0, last_row, ncols - 1, {"type": "blanks", "format": self.f_grid})
 
     def _page_setup(self, ws, spec: SheetSpec, marking: str) -> None:
         ws.set_landscape()

@@ -141,3 +141,28 @@ def test_any_number_round_trips_as_a_number(values):
     for cell, value in zip(cells, values):
         assert cell.data_type == "n"
         assert math.isclose(cell.value, value, rel_tol=1e-15, abs_tol=0), (cell.value, value)
+
+
+def test_empty_cells_are_not_written_and_a_conditional_format_draws_their_grid():
+    data = build([["a", None, 1], [None, "", "x"], ["b", "c", None]], kinds=["text", "text", "text"])
+    xml = sheet_xml(data)
+    first, last = HR + 1, HR + 3
+    # only the six non-empty cells of the data rows are written
+    cells = re.findall(r'<c r="([A-Z]+)(\d+)"', xml)
+    assert sorted((c, int(r)) for c, r in cells if int(r) > HR) == sorted(
+        [("A", first), ("C", first), ("C", first + 1), ("A", last), ("B", last)])
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    ws = wb.worksheets[0]
+    rules = [(str(cf.sqref), rule) for cf in ws.conditional_formatting for rule in cf.rules]
+    assert len(rules) == 1
+    sqref, rule = rules[0]
+    assert sqref == f"A{first}:C{last}" and rule.type == "containsBlanks"
+    border = rule.dxf.border
+    assert {border.left.style, border.right.style, border.top.style, border.bottom.style} == {"thin"}
+    # the written cells keep their own border
+    assert ws.cell(first, 1).border.left.style == "thin"
+
+
+def test_an_empty_register_has_no_grid_rule():
+    wb = openpyxl.load_workbook(io.BytesIO(build([])))
+    assert not list(wb.worksheets[0].conditional_formatting)
