@@ -44,6 +44,7 @@ PAGES = [
     ("/rooms/{room}", "bench_officer"), ("/visitors/new", "bench_officer"), ("/projects/{project}", "bench_officer"),
     ("/provisions/{provision}", "bench_officer"), ("/destructions/new", "bench_officer"),
     ("/approvals/new?kind=checkout&asset_id={available}", "bench_officer"), ("/admin/users/new", "bench_admin"),
+    ("/items/new", "bench_officer"), ("/items/{available}/edit", "bench_officer"),
 ]
 
 PLACEHOLDERS = {  # one row of the generated data for each {name} in PAGES

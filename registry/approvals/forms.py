@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Field, ValidationError
-from wtforms.widgets import TextInput
+from wtforms import ValidationError
 
 from registry.approvals.models import ApprovalKind, Decision
-from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdSelectField, IntegerField,
+from registry.core.forms import (DataRequired, EnumSelectField, FlaskForm, IdListField, IdSelectField, IntegerField,
                                  LongTextField, NumberRange, Optional, PersonField, TextField)
-
-
-class IdListField(Field):
-    """A list of record ids: repeated keys (JSON lists) or one comma/space separated text."""
-
-    widget = TextInput()
-    api_schema = {"type": "array", "items": {"type": "integer"}}
-
-    def process_formdata(self, valuelist):
-        ids = []
-        for raw in valuelist:
-            for part in str(raw).replace(",", " ").split():
-                if not part.isdigit() or len(part) > 12:
-                    self.data = None
-                    raise ValueError(_l("Give whole numbers separated by commas."))
-                ids.append(int(part))
-        self.data = sorted(set(ids))
-
-    def _value(self):
-        return ", ".join(str(i) for i in (self.data or []))
 
 
 def _positive(form, field):

@@ -11,10 +11,10 @@ from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
 from wtforms.widgets import TextArea
 
-from registry.approvals.forms import IdListField
 from registry.assets.models import AssetKind, InspectionResult, Network, ReturnCondition, Subtype
 from registry.core.forms import (BoolField, DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField,
-                                 IntegerField, LongTextField, NumberRange, Optional, PersonField, TextField,
+                                 IntegerField, LongTextField, NumberRange, Optional, PersonField, PersonListField,
+                                 TextField,
                                  ValidationError)
 from registry.core.models import Level
 
@@ -58,7 +58,7 @@ class AssetForm(FlaskForm):
     level = EnumSelectField(_l("Classification level"), [DataRequired()], enum=Level, default="confidential")
     secrecy_years = IntegerField(_l("Secrecy period (years)"), [Optional(), NumberRange(min=0, max=100)])
     declassify_on = DateField(_l("Declassify on"), [Optional()])
-    custodian_id = IdSelectField(_l("Custodian"), [Optional()])
+    custodian_id = PersonField(_l("Custodian"), [Optional()], scope="active")
     room_id = IdSelectField(_l("Home room"), [Optional()])
     serial_no = TextField(_l("Serial number"), max_length=100)
     model = TextField(_l("Model"), max_length=120)
@@ -75,7 +75,7 @@ class AssetForm(FlaskForm):
     capacity = TextField(_l("Capacity"), max_length=40)
     foreign_supplied = BoolField(_l("Foreign-supplied"))
     scope_departments = StringListField(_l("Need-to-know: departments"))
-    scope_person_ids = IdListField(_l("Need-to-know: people"))
+    scope_person_ids = PersonListField(_l("Need-to-know: people"), scope="active")
     notes = LongTextField(_l("Notes"), max_length=4000)
 
     def validate_subtype(self, field):

@@ -26,7 +26,7 @@ from registry.core.auth import Unauthenticated, bearer_token, public, roles_requ
 from registry.core.db import begin_write
 from registry.core.errors import DomainError, Forbidden, NotFound, NotVisible, RuleViolation, ValidationFailed
 from registry.core.labels import Label, find_label
-from registry.core.pages import (apply_form_errors, form_choices_people, history, options_html, paginate_page,
+from registry.core.pages import (apply_form_errors, history, options_html, paginate_page,
                                  paginate_split, people_picker, picked_person_id, picker_max_options)
 from registry.core.security_events import SecurityEvent, record_refusal
 from registry.core.settings import get_settings
@@ -158,7 +158,7 @@ def show(asset_id):
 
 def _asset_form_page(form, asset=None, status=200, refusal=None):
     return render_template("assets/form.html", form=form, asset=asset, rooms=_rooms(), refusal=refusal,
-                           people=form_choices_people(db.session), subtypes=SUBTYPES_BY_KIND), status
+                           people=people_picker(db.session, "active"), subtypes=SUBTYPES_BY_KIND), status
 
 
 @bp.route("/items/new", methods=["GET", "POST"])

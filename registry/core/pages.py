@@ -188,6 +188,23 @@ class PeoplePicker:
         return person_label(*row) if row else ""
 
 
+    def labels_for(self, person_ids) -> list[tuple[int, str]]:
+        """(id, label) of the chosen people (a multi picker's ticked boxes), by name; unknown ids are left out."""
+        from registry.people.models import Person
+
+        ids = set()
+        for pid in person_ids or ():
+            try:
+                ids.add(int(pid))
+            except (TypeError, ValueError):
+                continue
+        if not ids:
+            return []
+        rows = self.session.execute(sa.select(Person.id, Person.name, Person.employee_no)
+                                    .where(Person.id.in_(sorted(ids))).order_by(Person.name, Person.id))
+        return [(pid, person_label(name, no)) for pid, name, no in rows]
+
+
 def people_picker(session, scope: str = "active", **params) -> PeoplePicker:
     return PeoplePicker(session, scope, params)
 

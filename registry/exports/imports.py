@@ -351,7 +351,8 @@ class RowForm:
     Most cells repeat (a level, a kind, a custodian, an empty column), so what a field's own
     processing and validators make of an input is remembered per input, for the fields whose
     processing and own validators look at nothing but that input (the field and validator types
-    listed below, static choices, no `filter_<field>`). A form's `validate_<field>` method may read
+    listed below, static choices, no `filter_<field>`; a person field also reads the text typed in its
+    picker, `<name>_q`, which is part of the key). A form's `validate_<field>` method may read
     other fields (the subtype is checked against the kind): it runs on every row, after the
     remembered outcome, unless the field's own validators stopped the chain. A form that overrides
     `process`, `post_process` or `validate` is run whole, as `validate_row` does."""
@@ -366,7 +367,7 @@ class RowForm:
         self.whole = (form_cls.validate is not Form.validate or form_cls.process is not BaseForm.process
                       or form_cls.post_process is not BaseForm.post_process)
         local_fields = (f.TextField, f.LongTextField, f.EnumSelectField, f.IdSelectField, f.BoolField, f.DateField,
-                        f.IntegerField)
+                        f.IntegerField, f.PersonField, f.PersonListField)  # person fields: + `<name>_q` in the key
         local_validators = (v.DataRequired, v.InputRequired, v.Optional, v.Length, v.NumberRange,
                             f.NoControlChars)
         self.inline = {name: [getattr(form_cls, f"validate_{name}")] for name in self.form._fields
@@ -410,7 +411,8 @@ class RowForm:
         keys, hits, run = {}, {}, []
         for name, fld in fields.items():
             if name in self.local:
-                keys[name] = key = (name, tuple(formdata.getlist(name)) if name in formdata else None)
+                keys[name] = key = (name, tuple(formdata.getlist(name)) if name in formdata else None,
+                                    tuple(formdata.getlist(f"{name}_q")))
                 hit = self.memo.get(key)
                 if hit is not None:
                     hits[name] = hit

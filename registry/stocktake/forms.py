@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Field, ValidationError
-from wtforms.widgets import TextInput
+from wtforms import ValidationError
 
-from registry.core.forms import (DataRequired, DateField, EnumSelectField, FlaskForm, IdSelectField, LongTextField,
-                                 Optional, PersonField, TextField)
+from registry.core.forms import (DataRequired, DateField, EnumSelectField, FlaskForm, IdListField, IdSelectField,
+                                 LongTextField, Optional, PersonField, TextField)
 from registry.stocktake.models import DestructionMethod
-
-
-class IdListField(Field):
-    """A list of record ids: repeated keys (JSON lists) or one comma/space separated text."""
-
-    widget = TextInput()
-    api_schema = {"type": "array", "items": {"type": "integer"}}
-
-    def process_formdata(self, valuelist):
-        ids = []
-        for raw in valuelist:
-            for part in str(raw).replace(",", " ").split():
-                if not part.isdigit() or len(part) > 12:
-                    self.data = None
-                    raise ValueError(_l("Give whole numbers separated by commas."))
-                ids.append(int(part))
-        self.data = ids
-
-    def _value(self):
-        return ", ".join(str(i) for i in (self.data or []))
 
 
 def _positive(form, field):
@@ -39,7 +18,7 @@ def _positive(form, field):
 class InventoryForm(FlaskForm):
     """Start an inventory: the rooms in scope (none = every room) and a note."""
 
-    room_ids = IdListField(_l("Rooms (ids; none = every room)"), [Optional()])
+    room_ids = IdListField(_l("Rooms (ids; none = every room)"), [Optional()], keep_order=True)
     note = TextField(_l("Note"), max_length=500)
 
 
@@ -53,12 +32,12 @@ class ScanForm(FlaskForm):
 class DestructionForm(FlaskForm):
     """A destruction record (SPEC §6 field names)."""
 
-    asset_ids = IdListField(_l("Items (ids)"), [DataRequired()])
+    asset_ids = IdListField(_l("Items (ids)"), [DataRequired()], keep_order=True)
     method = EnumSelectField(_l("Method"), [DataRequired()], enum=DestructionMethod)
     destroyed_on = DateField(_l("Destroyed on"), [Optional()])
     approval_id = IdSelectField(_l("Approval"), [Optional(), _positive])
     performed_by = IdSelectField(_l("Performed by"), [DataRequired(), _positive])
-    witness_ids = IdListField(_l("Witnesses"), [DataRequired()])
+    witness_ids = IdListField(_l("Witnesses"), [DataRequired()], keep_order=True)
     place = TextField(_l("Place"), max_length=200)
     note = LongTextField(_l("Note"), max_length=1000)
 

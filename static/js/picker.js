@@ -6,7 +6,8 @@
        <ul role="listbox" id="ID-options" hidden></ul>                  the suggestions
    Typing asks the lookup URL (&q=...) for at most 20 matches; ArrowDown/ArrowUp move through them,
    Enter or a tap chooses one, Escape closes the list. Typing again clears the chosen id. Without this
-   script (or before a choice) the server resolves the typed employee number. */
+   script (or before a choice) the server resolves the typed employee number.
+   A multi picker (data-picker-multi, templates/_picker.html people_multi_picker) adds a ticked box per choice. */
 (function () {
   'use strict';
   var doc = document;
@@ -87,7 +88,36 @@
       .catch(function (err) { if (window.console) console.warn('person lookup failed', err); });
   }
 
+  // A multi picker (data-picker-multi="<name>"): each choice becomes a ticked box in the chosen list
+  // (untick to remove, as without JavaScript) and the search box empties for the next one.
+  function addChosen(p, opt) {
+    var name = p.box.getAttribute('data-picker-multi');
+    var id = opt.getAttribute('data-id');
+    var chosen = p.box.querySelector('[data-picker-chosen]');
+    var boxes = chosen.querySelectorAll('input[type=checkbox]');
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].value === id) { boxes[i].checked = true; return; }
+    }
+    var label = doc.createElement('label');
+    label.className = 'picker-chip';
+    var box = doc.createElement('input');
+    box.type = 'checkbox';
+    box.name = name;
+    box.value = id;
+    box.checked = true;
+    label.appendChild(box);
+    label.appendChild(doc.createTextNode(' ' + opt.getAttribute('data-label')));
+    chosen.appendChild(label);
+  }
+
   function choose(p, opt) {
+    if (p.box.hasAttribute('data-picker-multi')) {
+      addChosen(p, opt);
+      p.input.value = '';
+      close(p);
+      p.input.focus();
+      return;
+    }
     p.input.value = opt.getAttribute('data-label');
     p.id.value = opt.getAttribute('data-id');
     close(p);
@@ -100,7 +130,7 @@
   doc.addEventListener('input', function (e) {
     var p = fromInput(e.target);
     if (!p || e.isComposing) return;                 // wait for the composed characters (compositionend)
-    p.id.value = '';                                 // typed again: the earlier choice no longer holds
+    if (p.id) p.id.value = '';                                 // typed again: the earlier choice no longer holds
     window.clearTimeout(p.box.pickerTimer);
     p.box.pickerTimer = window.setTimeout(function () { lookup(p); }, DELAY_MS);
   });
@@ -127,7 +157,7 @@
   doc.addEventListener('compositionend', function (e) {
     var p = fromInput(e.target);
     if (!p) return;
-    p.id.value = '';
+    if (p.id) p.id.value = '';
     window.clearTimeout(p.box.pickerTimer);
     p.box.pickerTimer = window.setTimeout(function () { lookup(p); }, DELAY_MS);
   });

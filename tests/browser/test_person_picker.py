@@ -98,3 +98,53 @@ def test_typed_number_without_picking(page, live_app, live_user, picker_on):
     page.wait_for_url(re.compile(rf"/items/{data['asset_id']}/act$"))
     expect(page.locator(".flash-success")).to_contain_text(data["name"])
     assert _borrower(live_app, data["asset_id"]) == data["borrower_id"]
+
+
+def _scope(live_app, asset_id):
+    from registry.assets.models import Asset
+
+    with live_app.app_context():
+        db.session.expire_all()
+        value = sorted(db.session.get(Asset, asset_id).scope["person_ids"])
+        db.session.remove()
+        return value
+
+
+def test_need_to_know_people_are_added_and_removed_on_a_phone(page, live_app, live_user, picker_on):
+    data = _setup(live_app)
+    n = next(_n)
+    with live_app.app_context():
+        from tests.assets import helpers as h
+
+        second = h.person(category="important", name=f"Qiu Second {n}", employee_no=f"PS{n:04d}X")
+        db.session.commit()
+        second = {"id": second.id, "label": f"{second.name} ({second.employee_no})"}
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_user("officer"))
+    page.goto(f"/items/{data['asset_id']}/edit")
+    box = page.locator("input#scope_person_ids")
+    expect(box).to_have_attribute("type", "search")
+    chips = page.locator("[data-picker-chosen] .picker-chip")
+    expect(chips).to_have_count(0)
+    box.type(data["name"], delay=20)                              # pick one with the keyboard
+    page.locator("#scope_person_ids-options [role=option]").first.wait_for()
+    box.press("ArrowDown")
+    box.press("Enter")
+    expect(chips).to_have_count(1)
+    expect(chips.first).to_contain_text(f"{data['name']} ({data['employee_no']})")
+    expect(box).to_have_value("")                                 # ready for the next one
+    expect(box).to_be_focused()
+    box.type(second["label"].split(" (")[0], delay=20)            # and another with a tap
+    page.locator("#scope_person_ids-options [role=option]").first.click()
+    expect(chips).to_have_count(2)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"] + 1, width
+    page.click("form.asset-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/items/{data['asset_id']}$"))
+    assert _scope(live_app, data["asset_id"]) == sorted([data["borrower_id"], second["id"]])
+    page.goto(f"/items/{data['asset_id']}/edit")                  # untick one: removed
+    expect(chips).to_have_count(2)
+    page.locator("[data-picker-chosen] input[type=checkbox][value='%d']" % second["id"]).uncheck()
+    page.click("form.asset-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/items/{data['asset_id']}$"))
+    assert _scope(live_app, data["asset_id"]) == [data["borrower_id"]]

@@ -310,3 +310,71 @@ def test_picker_switches_at_the_threshold(app, ctx, people):
     with pytest.raises(ValueError):
         resolve_person(db.session, "E3001")  # not active
     assert resolve_person(db.session, "E3001", "all") == people["left"]
+
+
+# ------------------------------------------------------------------ the item form (custodian + need-to-know)
+
+def _item(app, registry_no):
+    from registry.assets.models import Asset
+
+    with app.app_context():
+        a = db.session.scalar(sa.select(Asset).where(Asset.registry_no == registry_no))
+        return None if a is None else (a.id, a.custodian_id, sorted(a.scope["person_ids"]))
+
+
+ITEM = {"kind": "media", "subtype": "paper", "title": "Picker form item", "level": "internal"}
+
+
+def test_item_form_has_no_list_of_every_person(app, as_role, people):
+    html = as_role("officer").get("/items/new", headers=EN).get_data(as_text=True)
+    assert "Wang Fang (E2001)" not in html and "Alice Zhang" not in html
+    assert 'name="custodian_id_q"' in html and '<input type="hidden" name="custodian_id"' in html
+    assert re.search(r'<span class="picker picker-multi" data-picker="/people/lookup\?scope=active" '
+                     r'data-picker-multi="scope_person_ids"', html)
+    assert 'name="scope_person_ids_q"' in html and "<select id=\"scope_person_ids\"" not in html
+    app.config["PICKER_MAX_OPTIONS"] = 300      # few people: the selects as before
+    html = as_role("officer").get("/items/new", headers=EN).get_data(as_text=True)
+    assert '<select id="scope_person_ids" name="scope_person_ids" multiple' in html
+    assert f'<option value="{people["wang1"]}">Wang Fang (E2001)</option>' in html
+
+
+def test_item_form_takes_typed_numbers_for_custodian_and_scope(app, as_role, people):
+    officer = as_role("officer")
+    resp = officer.post("/items/new", headers=EN, data={**ITEM, "registry_no": "PK-1", "custodian_id": "",
+                                                        "custodian_id_q": "E1001",
+                                                        "scope_person_ids_q": "E2001， Wang Fang (E2002); e1001"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
+    _id, custodian, scope = _item(app, "PK-1")
+    assert custodian == people["alice"]
+    assert scope == sorted([people["wang1"], people["wang2"], people["alice"]])
+
+
+def test_item_form_refuses_an_unknown_or_departed_person_and_keeps_the_rest(app, as_role, people):
+    officer = as_role("officer")
+    for typed in ("E9999", "E3001"):            # unknown; left the unit
+        resp = officer.post("/items/new", headers=EN, data={**ITEM, "registry_no": "PK-2",
+                                                            "scope_person_ids": str(people["alice"]),
+                                                            "scope_person_ids_q": f"E2001, {typed}"})
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 422
+        assert f"No one who can be chosen here has the employee number {typed}." in html
+        assert f'value="E2001, {typed}"' in html                          # what was typed stays
+        assert re.search(rf'<input type="checkbox" name="scope_person_ids" value="{people["alice"]}" checked>'
+                         r'\s*Alice Zhang \(E1001\)', html)              # what was chosen stays
+        assert _item(app, "PK-2") is None                                # nothing written
+
+
+def test_item_edit_shows_the_chosen_people_and_unticking_removes_them(app, as_role, people):
+    officer = as_role("officer")
+    resp = officer.post("/items/new", headers=EN, data={**ITEM, "registry_no": "PK-3",
+                                                        "scope_person_ids": [str(people["alice"]), str(people["wang1"])]})
+    assert resp.status_code == 302
+    item_id, _c, scope = _item(app, "PK-3")
+    assert scope == sorted([people["alice"], people["wang1"]])
+    html = officer.get(f"/items/{item_id}/edit", headers=EN).get_data(as_text=True)
+    chips = re.findall(r'<input type="checkbox" name="scope_person_ids" value="(\d+)" checked>\s*([^<]+)</label>', html)
+    assert chips == [(str(people["alice"]), "Alice Zhang (E1001)"), (str(people["wang1"]), "Wang Fang (E2001)")]
+    resp = officer.post(f"/items/{item_id}/edit", headers=EN,
+                        data={**ITEM, "scope_person_ids": str(people["wang1"])})   # Alice unticked
+    assert resp.status_code == 302
+    assert _item(app, "PK-3")[2] == [people["wang1"]]
