@@ -82,9 +82,9 @@ class AssetForm(FlaskForm):
         from registry.assets.models import SUBTYPES_BY_KIND
 
         kind = self.kind.data
-        if field.data not in Subtype.values():
+        if not Subtype.has_value(field.data):
             raise ValidationError(_l("Not a subtype of this kind of item."))
-        if kind in AssetKind.values() and Subtype(field.data) not in SUBTYPES_BY_KIND[AssetKind(kind)]:
+        if AssetKind.has_value(kind) and Subtype(field.data) not in SUBTYPES_BY_KIND[AssetKind(kind)]:
             raise ValidationError(_l("Not a subtype of this kind of item."))
 
     def validate_mac(self, field):

@@ -47,7 +47,12 @@ class AuditEvent(Base):
         )
 
 
+_LEAVES = (str, int, float, bool, type(None))
+
+
 def _plain(value):
+    if type(value) in _LEAVES:  # most of an event's values: nothing to convert
+        return value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):

@@ -98,6 +98,14 @@ class LabelledEnum(str, enum.Enum):
     def values(cls) -> list[str]:
         return [m.value for m in cls]
 
+    @classmethod
+    def has_value(cls, value) -> bool:
+        """Whether `value` is one of the members' values (a dict lookup: per-row checks of imports)."""
+        try:
+            return value in cls._value2member_map_
+        except TypeError:  # unhashable
+            return False
+
 
 class Level(LabelledEnum):
     """Classification levels, ordered from lowest to highest (SPEC §2)."""
