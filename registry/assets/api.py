@@ -191,8 +191,9 @@ def checkout(asset_id):
                                actor=current_user, purpose=form.purpose.data, due_at=form.due_at.data,
                                approval=services.get_approval_or_none(db.session, form.approval_id.data),
                                device=services.get_asset_or_none(db.session, form.device_id.data))
-    db.session.commit()
-    return services.serialize_checkout(record), 201
+    body = services.serialize_checkout(record)  # before the commit: after it, reading the expired record
+    db.session.commit()                         # would open a second write transaction (BEGIN IMMEDIATE)
+    return body, 201
 
 
 @bp.post("/assets/<int:asset_id>/checkin")
@@ -204,9 +205,9 @@ def checkin(asset_id):
     form = validate_with(CheckinForm, json_body())
     record = services.checkin(db.session, asset, actor=current_user, condition=form.condition.data,
                               note=form.note.data or "")
+    body = services.serialize_checkout(record)  # the record as updated, read in this transaction
     db.session.commit()
-    db.session.refresh(record)
-    return services.serialize_checkout(record)
+    return body
 
 
 @bp.get("/checkouts")

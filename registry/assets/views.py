@@ -344,10 +344,12 @@ def checkout(asset_id):
         db.session.rollback()
         apply_form_errors(form, exc)
         return _act(asset, form=form, status=422)
+    # the message before the commit: after it, reading the expired record opens another write transaction
+    message = _("Checked out to %(name)s, due %(due)s.", name=record.borrower.name,
+                due=format_datetime(record.due_at, "yyyy-MM-dd HH:mm"))
     db.session.commit()
-    flash(_("Checked out to %(name)s, due %(due)s.", name=record.borrower.name,
-            due=format_datetime(record.due_at, "yyyy-MM-dd HH:mm")), "success")
-    return redirect(url_for("assets.act", asset_id=asset.id))
+    flash(message, "success")
+    return redirect(url_for("assets.act", asset_id=asset_id))
 
 
 @bp.post("/items/<int:asset_id>/checkin")
@@ -362,12 +364,14 @@ def checkin(asset_id):
                                   note=form.note.data or "")
     except RuleViolation as exc:
         return _act(asset, checkin_form=form, refusal=_refuse(exc), status=exc.status)
-    db.session.commit()
-    if record.condition == ReturnCondition.INTACT:
-        flash(_("Checked in, intact."), "success")
+    if record.condition == ReturnCondition.INTACT:  # read before the commit (see checkout)
+        message, category = _("Checked in, intact."), "success"
     else:
-        flash(_("Checked in as %(cond)s; a return discrepancy was recorded.", cond=record.condition.label), "warning")
-    return redirect(url_for("assets.act", asset_id=asset.id))
+        message, category = _("Checked in as %(cond)s; a return discrepancy was recorded.",
+                              cond=record.condition.label), "warning"
+    db.session.commit()
+    flash(message, category)
+    return redirect(url_for("assets.act", asset_id=asset_id))
 
 
 # ------------------------------------------------------------------ checkout log
