@@ -373,6 +373,8 @@ def test_destroy_refused_while_checked_out(world):
     asset = h.asset(level="internal")
     _checkout(world, asset, world["borrower"])
     _refused(lambda: services.mark_destroyed(db.session, asset, actor=world["officer"]), "asset_unavailable")
+    db.session.expire_all()
+    assert asset.status == AssetStatus.CHECKED_OUT        # the refusal changed nothing
 
 
 @pytest.mark.parametrize("room_level,inspection,ok", [
@@ -401,6 +403,8 @@ def test_inspection_required_at_registration_and_when_flagged(world):
     domestic = h.asset(kind="equipment", level="internal", room_id=room.id)
     _refused(lambda: services.update_asset(db.session, domestic, {"foreign_supplied": True}, actor=world["officer"]),
              "inspection_required")
+    db.session.rollback()
+    assert domestic.foreign_supplied is False and domestic.room_id == room.id   # nothing was changed
 
 
 # ------------------------------------------------------------------ holdings (清退)

@@ -78,7 +78,10 @@ def test_destruction_makes_items_destroyed_for_good(w):
 def test_missing_items_may_be_destroyed(w):
     custody.set_status(db.session, w["items"][0], AssetStatus.MISSING, actor=None)
     request(w)
-    destroy(w)
+    record = destroy(w)
+    assert record.asset_ids == sorted(x.id for x in w["items"])
+    db.session.expire_all()
+    assert all(x.status == AssetStatus.DESTROYED for x in w["items"])
 
 
 @pytest.mark.parametrize("witnesses, performer_among", [
