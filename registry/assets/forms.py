@@ -26,6 +26,7 @@ class StringListField(Field):
 
     widget = TextArea()
     api_schema = {"type": "array", "items": {"type": "string"}}
+    row_local = True  # its processing and checks read nothing but its own input (exports.imports.RowForm)
 
     def process_formdata(self, valuelist):
         items = []

@@ -300,12 +300,14 @@ def has_passed_inspection(asset: Asset) -> bool:
     return any(i.result == InspectionResult.PASSED for i in asset.inspections)
 
 
-def check_placement(asset: Asset, room, foreign_supplied: bool) -> None:
-    """Foreign-supplied equipment enters a room of level ≥ confidential only after an inspection passed."""
+def check_placement(asset: Asset | None, room, foreign_supplied: bool) -> None:
+    """Foreign-supplied equipment enters a room of level ≥ confidential only after an inspection passed
+    (`asset` None: an item being registered, which has none yet)."""
     if room is None or not foreign_supplied:
         return
-    if Level(room.level) >= Level.CONFIDENTIAL and not has_passed_inspection(asset):
-        raise violation("inspection_required", kind="asset_change_denied", subject=asset if asset.id else None,
+    if Level(room.level) >= Level.CONFIDENTIAL and not (asset is not None and has_passed_inspection(asset)):
+        raise violation("inspection_required", kind="asset_change_denied",
+                        subject=asset if asset is not None and asset.id else None,
                         room=room.code, room_level=Level(room.level).value)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -48,11 +49,25 @@ def _settings(settings: dict | None) -> dict:
     return get_settings()
 
 
+def _audited_fields(kind) -> tuple[str, ...]:
+    return ("registry_no", "kind", "status") + COMMON_FIELDS + KIND_FIELDS[AssetKind(kind)]
+
+
 def snapshot(asset: Asset) -> dict:
     """The audited fields of an item: the common ones and those of its kind."""
-    fields = ("registry_no", "kind", "status") + COMMON_FIELDS + KIND_FIELDS[AssetKind(asset.kind)]
-    data = {f: getattr(asset, f) for f in fields}
+    data = {f: getattr(asset, f) for f in _audited_fields(asset.kind)}
     data["scope"] = asset.scope
+    return data
+
+
+def values_snapshot(values: dict, departments: list, person_ids: list) -> dict:
+    """`snapshot` of an item not loaded as an object (its column values, `asset_values`, and scope),
+    as the audit trail stores it (enumerations by value, dates in ISO form)."""
+    data = {}
+    for f in _audited_fields(values["kind"]):
+        value = values.get(f)
+        data[f] = value.value if isinstance(value, Enum) else value.isoformat() if isinstance(value, date) else value
+    data["scope"] = {"departments": departments, "person_ids": person_ids}
     return data
 
 
@@ -191,11 +206,18 @@ def _normalise(kind: AssetKind, data: dict) -> dict:
     return out
 
 
+def _scope_lists(departments, person_ids) -> tuple[list[str], list[int]]:
+    """The scope entries a registration or an edit keeps: departments stripped, once each; people once each."""
+    return ([dept[:120] for dept in dict.fromkeys(d.strip() for d in (departments or []) if d and d.strip())],
+            list(dict.fromkeys(int(p) for p in (person_ids or []))))
+
+
 def _set_scope(asset: Asset, departments, person_ids) -> None:
     asset.scope_entries.clear()
-    for dept in dict.fromkeys(d.strip() for d in (departments or []) if d and d.strip()):
-        asset.scope_entries.append(AssetScope(department=dept[:120]))
-    for pid in dict.fromkeys(int(p) for p in (person_ids or [])):
+    departments, person_ids = _scope_lists(departments, person_ids)
+    for dept in departments:
+        asset.scope_entries.append(AssetScope(department=dept))
+    for pid in person_ids:
         asset.scope_entries.append(AssetScope(person_id=pid))
 
 
@@ -207,12 +229,13 @@ def _room(session, room_id):
     return session.get(Room, room_id)
 
 
-def build_asset(data: dict, *, now: datetime, settings: dict, room) -> Asset:
-    """The item a registration creates, not yet numbered, added to the session or labelled: the
-    fields of its kind (subtype must fit the kind), the default secrecy period of its level and the
-    declassification date from it, a computer's network, the scope, and the placement rule
+def asset_values(data: dict, *, now: datetime, settings: dict, room) -> dict:
+    """The column values of the item a registration creates, not yet numbered: the fields of its
+    kind (subtype must fit the kind), the default secrecy period of its level and the
+    declassification date from it, a computer's network, and the placement rule
     (`inspection_required`, with `room` the item's room or None). The registry number is the one
-    given (stripped) or None. Shared by create_asset (one item) and AssetBatch (an import)."""
+    given (stripped) or None. Shared by create_asset (one item, through build_asset) and AssetBatch
+    (an import, as rows)."""
     kind = AssetKind(data["kind"])
     fields = _normalise(kind, data)
     level = fields["level"]
@@ -223,15 +246,22 @@ def build_asset(data: dict, *, now: datetime, settings: dict, room) -> Asset:
         fields["declassify_on"] = _add_years(registered_on, int(fields["secrecy_years"]))
     if kind == AssetKind.COMPUTER and not fields.get("network"):
         fields["network"] = Network.STANDALONE
-    asset = Asset(registry_no=(data.get("registry_no") or "").strip() or None, kind=kind,
-                  status=AssetStatus.AVAILABLE, registered_on=registered_on, created_at=now, updated_at=now,
-                  **{k: v for k, v in fields.items()})
+    values = {"registry_no": (data.get("registry_no") or "").strip() or None, "kind": kind,
+              "status": AssetStatus.AVAILABLE, "registered_on": registered_on, "created_at": now, "updated_at": now,
+              **fields}
     for f in TEXT_FIELDS:
-        if getattr(asset, f) is None:
-            setattr(asset, f, "")
-    asset.foreign_supplied = bool(asset.foreign_supplied)
-    asset.original_id = data.get("original_id")
-    rules.check_placement(asset, room, asset.foreign_supplied)
+        if values.get(f) is None:
+            values[f] = ""
+    values["foreign_supplied"] = bool(values.get("foreign_supplied"))
+    values["original_id"] = data.get("original_id")
+    rules.check_placement(None, room, values["foreign_supplied"])  # a new item has no inspection yet
+    return values
+
+
+def build_asset(data: dict, *, now: datetime, settings: dict, room) -> Asset:
+    """The item a registration creates (`asset_values`) with its scope, not yet numbered, added to
+    the session or labelled."""
+    asset = Asset(**asset_values(data, now=now, settings=settings, room=room))
     _set_scope(asset, data.get("scope_departments"), data.get("scope_person_ids"))
     return asset
 
@@ -275,13 +305,13 @@ def create_asset(session, data: dict, *, actor, now: datetime | None = None, set
 class AssetBatch:
     """Register many items in one transaction (an import): what create_asset does for each, in bulk.
 
-    `add(data)` checks and builds one item as create_asset does (same rules: build_asset, the
-    references, a given registry number unique case-insensitively, in the database and in the
-    batch), against references and registry numbers loaded once; it raises ValidationFailed,
-    Forbidden or a RuleViolation and writes nothing. `write()` then numbers the items without a
-    number (the same counters and sequence as create_asset), inserts them with their scope and
-    label, and appends one `asset.create` event per item to the audit chain, in order (flushes,
-    never commits). Returns the new ids.
+    `add(data)` checks one item as create_asset does (same rules: asset_values, the references, a
+    given registry number unique case-insensitively, in the database and in the batch), against
+    references and registry numbers loaded once, and keeps its row (plain column values, no ORM
+    object); it raises ValidationFailed, Forbidden or a RuleViolation and writes nothing. `write()`
+    then numbers the items without a number (the same counters and sequence as create_asset),
+    inserts them with their scope and label, and appends one `asset.create` event per item to the
+    audit chain, in order (flushes, never commits). Returns the new ids.
     """
 
     def __init__(self, session, *, actor, now: datetime | None = None, settings: dict | None = None):
@@ -289,7 +319,7 @@ class AssetBatch:
         self.actor = actor
         self.settings = _settings(settings)
         self.now = now or utcnow()
-        self.items: list[Asset] = []
+        self.items: list[tuple[dict, list[str], list[int]]] = []   # (column values, departments, person ids)
         self._refs: _LoadedRefs | None = None
         self._taken: set[str] | None = None
         self._may_manage = actor is None or rules.can_manage(actor)  # the same actor for every item
@@ -304,33 +334,35 @@ class AssetBatch:
     def registered(self, number: str) -> bool:
         return bool(number) and number.strip().lower() in self.taken
 
-    def add(self, data: dict) -> Asset:
+    def add(self, data: dict) -> dict:
+        """Check one item and keep it; returns its column values (numbered by `write`)."""
         if not self._may_manage:
             raise Forbidden()
         if self._refs is None:
             self._refs = _LoadedRefs(self.session)
         _check_refs(self.session, data, self._refs)
-        asset = build_asset(data, now=self.now, settings=self.settings, room=self._refs.room(data.get("room_id")))
-        if asset.registry_no:
-            if asset.registry_no.lower() in self.taken:
+        values = asset_values(data, now=self.now, settings=self.settings, room=self._refs.room(data.get("room_id")))
+        number = values["registry_no"]
+        if number:
+            if number.lower() in self.taken:
                 raise ValidationFailed(details={"registry_no": [NUMBER_TAKEN]})
-            self.taken.add(asset.registry_no.lower())
-        self.items.append(asset)
-        return asset
+            self.taken.add(number.lower())
+        self.items.append((values, *_scope_lists(data.get("scope_departments"), data.get("scope_person_ids"))))
+        return values
 
     def write(self) -> list[int]:
         if not self.items:
             return []
         session, items = self.session, self.items
-        unnumbered: dict[tuple[AssetKind, int], list[Asset]] = {}
-        for asset in items:
-            if not asset.registry_no:
-                unnumbered.setdefault((asset.kind, asset.registered_on.year), []).append(asset)
+        unnumbered: dict[tuple[AssetKind, int], list[dict]] = {}
+        for values, _departments, _people in items:
+            if not values["registry_no"]:
+                unnumbered.setdefault((values["kind"], values["registered_on"].year), []).append(values)
         for (kind, year), group in unnumbered.items():
             numbers = _reserve_registry_nos(session, kind, year=year, count=len(group), taken=self.taken,
                                             settings=self.settings)
-            for asset, number in zip(group, numbers):
-                asset.registry_no = number
+            for values, number in zip(group, numbers):
+                values["registry_no"] = number
         table = Asset.__table__
         columns = [c for c in table.columns if c.key != "id"]
         defaults = {c.key: c.default.arg for c in columns
@@ -339,29 +371,30 @@ class AssetBatch:
         issued_at = utcnow()
         issued_by = getattr(self.actor, "username", "") or ""
         rows = []
-        for asset in items:
+        for values, _departments, _people in items:
             for key, value in defaults.items():  # what the flush of create_asset fills in
-                if getattr(asset, key) is None:
-                    setattr(asset, key, value)
-            asset.label_code = new_code()
-            loaded = asset.__dict__  # a new object's values (unset columns are None)
-            rows.append({k: loaded.get(k) for k in keys})
+                if values.get(key) is None:
+                    values[key] = value
+            values["label_code"] = new_code()
+            rows.append({k: values.get(k) for k in keys})
         session.execute(table.insert(), rows)  # executemany, no RETURNING: numbers are unique, ids by number
         by_number: dict[str, int] = {}
-        numbers = [a.registry_no for a in items]
+        numbers = [values["registry_no"] for values, _d, _p in items]
         for i in range(0, len(numbers), 500):
             by_number.update(session.execute(sa.select(table.c.registry_no, table.c.id)
                                              .where(table.c.registry_no.in_(numbers[i:i + 500]))).all())
         ids = [by_number[n] for n in numbers]
         scopes, labels, events = [], [], []
-        for asset, asset_id in zip(items, ids):
-            for entry in asset.scope_entries:
-                scopes.append({"asset_id": asset_id, "department": entry.department, "person_id": entry.person_id})
-            labels.append({"code": asset.label_code, "target_type": "asset", "target_id": asset_id,
+        for (values, departments, person_ids), asset_id in zip(items, ids):
+            for department in departments:
+                scopes.append({"asset_id": asset_id, "department": department, "person_id": None})
+            for person_id in person_ids:
+                scopes.append({"asset_id": asset_id, "department": None, "person_id": person_id})
+            labels.append({"code": values["label_code"], "target_type": "asset", "target_id": asset_id,
                            "issued_at": issued_at, "issued_by": issued_by, "revoked_at": None,
                            "revoked_reason": None})
             events.append({"action": "asset.create", "entity_type": Asset.__tablename__, "entity_id": asset_id,
-                           "data": _created_event(asset)})
+                           "data": {"after": values_snapshot(values, departments, person_ids)}})
         if scopes:
             session.execute(AssetScope.__table__.insert(), scopes)
         session.execute(Label.__table__.insert(), labels)

@@ -55,10 +55,10 @@ def _plain(value):
         return value
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, dict):  # leaves inline: a snapshot is mostly leaves (no call per value)
+        return {(k if type(k) is str else str(k)): (v if type(v) in _LEAVES else _plain(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
+        return [v if type(v) in _LEAVES else _plain(v) for v in value]
     if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
         return value.value
     return value

@@ -36,6 +36,7 @@ from flask_babel import gettext as _
 
 from registry.core.api import to_formdata
 from registry.core.errors import DomainError, ValidationFailed
+from registry.core.memory import paused_gc
 from registry.exports.columns import EN, ZH, Column, Register, vocabulary_lookup
 from registry.exports.safety import UploadLimits, excel_unescape, inspect_xlsx, refuse
 
@@ -343,6 +344,19 @@ def validate_row(form_cls, data: dict):
     return form
 
 
+def _form_values(value) -> tuple[str, ...] | None:
+    """What `to_formdata({key: value}).getlist(key)` holds, as a tuple; None where the key would be absent."""
+    if isinstance(value, list):
+        return tuple("" if item is None else str(item) for item in value) or None
+    if isinstance(value, bool):
+        return ("y" if value else "",)
+    if value is None:
+        return ("",)
+    if isinstance(value, str):
+        return (value,)
+    return tuple(to_formdata({"v": value}).getlist("v"))
+
+
 class RowForm:
     """`validate_row` for many rows: the form is built once and re-processed for each row, as
     WTForms' `Form.process()` and `Form.validate()` do it (same fields, defaults, filters and
@@ -351,14 +365,18 @@ class RowForm:
     Most cells repeat (a level, a kind, a custodian, an empty column), so what a field's own
     processing and validators make of an input is remembered per input, for the fields whose
     processing and own validators look at nothing but that input (the field and validator types
-    listed below, static choices, no `filter_<field>`; a person field also reads the text typed in its
-    picker, `<name>_q`, which is part of the key). A form's `validate_<field>` method may read
-    other fields (the subtype is checked against the kind): it runs on every row, after the
-    remembered outcome, unless the field's own validators stopped the chain. A form that overrides
-    `process`, `post_process` or `validate` is run whole, as `validate_row` does."""
+    listed below or a field class marked `row_local`, static choices, no `filter_<field>`; a person
+    field also reads the text typed in its picker, `<name>_q`, which is part of the key). The key is
+    the form data the row's value turns into (`to_formdata`, without building it); only the fields
+    not remembered yet are processed, from form data holding just their keys. A form's
+    `validate_<field>` method may read other fields (the subtype is checked against the kind): it
+    runs on every row, after the remembered outcome, unless the field's own validators stopped the
+    chain. A form that overrides `process`, `post_process` or `validate` is run whole, as
+    `validate_row` does."""
 
     def __init__(self, form_cls):
         from wtforms import validators as v
+        from wtforms.fields import Field
         from wtforms.form import BaseForm, Form
 
         from registry.core import forms as f
@@ -368,16 +386,21 @@ class RowForm:
                       or form_cls.post_process is not BaseForm.post_process)
         local_fields = (f.TextField, f.LongTextField, f.EnumSelectField, f.IdSelectField, f.BoolField, f.DateField,
                         f.IntegerField, f.PersonField, f.PersonListField)  # person fields: + `<name>_q` in the key
+        typed = (f.PersonField, f.PersonListField)
         local_validators = (v.DataRequired, v.InputRequired, v.Optional, v.Length, v.NumberRange,
                             f.NoControlChars)
         self.inline = {name: [getattr(form_cls, f"validate_{name}")] for name in self.form._fields
                        if getattr(form_cls, f"validate_{name}", None) is not None}
         self.local = {name for name, fld in self.form._fields.items()
-                      if type(fld) in local_fields
+                      if (type(fld) in local_fields or getattr(type(fld), "row_local", False))
                       and getattr(self.form, f"filter_{name}", None) is None
                       and getattr(fld, "_choices_callable", None) is None
                       and all(type(val) in local_validators for val in fld.validators)}
-        self.memo: dict = {}
+        # (name, field, the `<name>_q` it reads or None, the field's memo or None, has checks of the form or
+        # its own post_validate)
+        self.plan = [(name, fld, f"{name}_q" if isinstance(fld, typed) else None, {} if name in self.local else None,
+                      name in self.inline or type(fld).post_validate is not Field.post_validate)
+                     for name, fld in self.form._fields.items()]
 
     @staticmethod
     def _own_validation(form, fld) -> bool:
@@ -401,48 +424,68 @@ class RowForm:
 
     def __call__(self, data: dict) -> dict:
         form = self.form
-        formdata = to_formdata(data)
         if self.whole:
-            form.process(formdata=formdata)
+            form.process(formdata=to_formdata(data))
             if not form.validate():
                 raise ValidationFailed(details={k: [str(m) for m in v] for k, v in form.errors.items()})
             return form.data
-        fields = form._fields
-        keys, hits, run = {}, {}, []
-        for name, fld in fields.items():
-            if name in self.local:
-                keys[name] = key = (name, tuple(formdata.getlist(name)) if name in formdata else None,
-                                    tuple(formdata.getlist(f"{name}_q")))
-                hit = self.memo.get(key)
+        stops, errors, run, whole_data = {}, {}, [], False
+        for name, fld, typed, memo, checked in self.plan:
+            if memo is not None:
+                if name in data:
+                    value = data[name]
+                    raw = (value,) if type(value) is str else _form_values(value)
+                else:
+                    raw = None
+                key = (raw, (_form_values(data[typed]) or ()) if typed and typed in data else ())
+                hit = memo.get(key)
                 if hit is not None:
-                    hits[name] = hit
+                    value, errs, stop = hit
+                    fld.data = list(value) if type(value) is list else value
+                    if checked:  # what the form's check and post_validate below see
+                        fld.raw_data = list(raw or ())
+                        fld.errors = list(errs)
+                        stops[name] = stop
+                    elif errs:
+                        errors[name] = [str(m) for m in errs]
                     continue
-            fld.process(formdata)
-            run.append((name, fld))
-        stopped = {}
-        for name, (value, errors, stop) in hits.items():
-            fld = fields[name]
-            fld.raw_data = list(keys[name][1] or ())
-            fld.data, fld.errors = (list(value) if isinstance(value, list) else value), list(errors)
-            stopped[name] = stop
-        for _name, fld in run:
-            fld.post_process(formdata)
-        for name, fld in run:
-            if name in keys:
-                stopped[name] = stop = self._own_validation(form, fld)
-                self.memo[keys[name]] = (list(fld.data) if isinstance(fld.data, list) else fld.data,
-                                         list(fld.errors), stop)
+                run.append((name, fld, memo, key, checked))
             else:
-                fld.validate(form, self.inline.get(name, ()))
-        for name, stop in stopped.items():  # in field order: the rest of Field.validate
-            fld = fields[name]
-            if not stop and name in self.inline:
-                stop = fld._run_validation_chain(form, self.inline[name])
-            fld.post_validate(form, stop)
-        errors = {name: [str(m) for m in fld.errors] for name, fld in fields.items() if fld.errors}
+                run.append((name, fld, None, None, True))
+                whole_data = True
+        if run:
+            if whole_data:  # a field of its own kind may read any key (a computer's `<name>_no`)
+                formdata = to_formdata(data)
+            else:
+                formdata = to_formdata({k: data[k] for name, *_rest in run for k in (name, f"{name}_q") if k in data})
+            for _name, fld, *_rest in run:
+                fld.process(formdata)
+            for _name, fld, *_rest in run:
+                fld.post_process(formdata)
+            for name, fld, memo, key, checked in run:
+                if memo is None:
+                    fld.validate(form, self.inline.get(name, ()))
+                    if fld.errors:
+                        errors[name] = [str(m) for m in fld.errors]
+                    continue
+                stop = self._own_validation(form, fld)
+                memo[key] = (list(fld.data) if type(fld.data) is list else fld.data, list(fld.errors), stop)
+                if checked:
+                    stops[name] = stop
+                elif fld.errors:
+                    errors[name] = [str(m) for m in fld.errors]
+        inline = self.inline
+        for name, fld, _typed, memo, checked in self.plan:  # the rest of Field.validate, in field order
+            if memo is not None and checked:
+                stop = stops[name]
+                if not stop and name in inline:
+                    stop = fld._run_validation_chain(form, inline[name])
+                fld.post_validate(form, stop)
+                if fld.errors:
+                    errors[name] = [str(m) for m in fld.errors]
         if errors:
-            raise ValidationFailed(details=errors)
-        return {name: fld.data for name, fld in fields.items()}
+            raise ValidationFailed(details={name: errors[name] for name in form._fields if name in errors})
+        return {name: fld.data for name, fld, *_rest in self.plan}
 
 
 def _required_fields(form_cls) -> set[str]:
@@ -461,7 +504,7 @@ def import_file(session, register: Register, path: Path, *, actor, dry_run: bool
         raise DomainError(_("This register cannot be imported."), code="not_found", status=404)
     size = path.stat().st_size if size is None else size
     result = ImportResult(register=register.name, dry_run=dry_run, sha256=file_sha256(path))
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, paused_gc():
         book = open_workbook(fh, path, size)
         try:
             return _import_book(session, register, book, result, actor=actor, dry_run=dry_run, filename=filename,
@@ -494,6 +537,7 @@ def _import_book(session, register: Register, book, result: ImportResult, *, act
         return result
     resolver = Resolver(session)
     parsed: list[ParsedRow] = []
+    parsed_cells: dict = {}  # per column: (value, type, data type) -> what parse_cell made of it (values repeat)
     for layout in layouts:  # read and parse every row first: a file over the limit is refused before any check
         width = max(layout.columns) + 1
         for r, cells in enumerate(layout.sheet.iter_rows(min_row=layout.header_row + 1, max_col=width),
@@ -503,7 +547,7 @@ def _import_book(session, register: Register, book, result: ImportResult, *, act
             if len(parsed) >= max_rows:
                 session.rollback()
                 raise refuse(_("The file has more than %(n)d rows; split it into smaller files.", n=max_rows))
-            parsed.append(_parse_row(spec, layout, cells, r, resolver, result))
+            parsed.append(_parse_row(spec, layout, cells, r, resolver, result, parsed_cells))
     form = RowForm(form_cls)
     batch = spec.bulk(session, actor) if spec.bulk is not None else None
     seen_keys: set[str] = set()
@@ -532,22 +576,40 @@ class ParsedRow:
     preview: dict | None = None           # the row's entry in result.preview
 
 
-def _parse_row(spec, layout: Layout, cells, r, resolver, result) -> ParsedRow:
+def _parse_row(spec, layout: Layout, cells, r, resolver, result, memo: dict | None = None) -> ParsedRow:
     data = dict(spec.defaults)
     errors = []
     shown = {} if len(result.preview) < PREVIEW_ROWS else None
+    memo = {} if memo is None else memo
     for i, col in layout.columns.items():
         cell = cells[i] if i < len(cells) else None
         if cell is None:
             continue
+        value = cell.value if hasattr(cell, "value") else cell
+        seen = memo.get((id(layout), i))
+        if seen is None:
+            seen = memo[(id(layout), i)] = {}
+        key = (value, type(value), getattr(cell, "data_type", None))
         try:
-            value = parse_cell(col, cell, resolver, layout.lang)
-            if value in ("", []) and col.field in spec.defaults:
-                value = spec.defaults[col.field]  # an empty cell takes the register's default
-            data[col.field] = value
-        except CellError as exc:
+            outcome = seen.get(key)
+        except TypeError:  # not hashable
+            key, outcome = None, None
+        if outcome is None:
+            try:
+                parsed = parse_cell(col, cell, resolver, layout.lang)
+                if parsed in ("", []) and col.field in spec.defaults:
+                    parsed = spec.defaults[col.field]  # an empty cell takes the register's default
+                outcome = (True, parsed)
+            except CellError as exc:
+                outcome = (False, str(exc))
+            if key is not None:
+                seen[key] = outcome
+        ok, parsed = outcome
+        if ok:
+            data[col.field] = list(parsed) if type(parsed) is list else parsed
+        else:
             errors.append({"row": r, "field": col.field, "column": layout.headers.get(col.field, col.key),
-                           "message": str(exc)})
+                           "message": parsed})
         if shown is not None:
             shown[layout.headers.get(col.field, col.key)] = _text(cell.value)
     row = ParsedRow(r, layout, data, errors)

@@ -42,8 +42,8 @@ def test_numbers_continue_the_counter_and_skip_taken_ones(ctx):
     ids = batch.write()
     db.session.commit()
     assert len(ids) == 4
-    assert (first.registry_no, last.registry_no) == (f"YD-{year}-00003", f"YD-{year}-00005")
-    assert other.registry_no == f"ZT-{year}-00001"
+    assert (first["registry_no"], last["registry_no"]) == (f"YD-{year}-00003", f"YD-{year}-00005")
+    assert other["registry_no"] == f"ZT-{year}-00001"
     numbers = db.session.scalars(sa.select(Asset.registry_no).where(Asset.id.in_(ids)).order_by(Asset.id)).all()
     assert numbers == [f"YD-{year}-00003", f"yd-{year}-00004", f"YD-{year}-00005", f"ZT-{year}-00001"]
     assert db.session.scalar(sa.select(RegistryCounter.last).where(RegistryCounter.kind == "storage")) == 5

@@ -300,3 +300,59 @@ def test_the_row_form_validates_as_the_api_does(app):
         for data, answer in reversed(list(zip(rows, expected))):    # other rows first: other memo contents
             assert outcome(row_form, data) == answer, data
         assert RowForm(PersonForm).whole   # a form with its own validate() runs whole
+
+
+def test_cells_with_equal_values_of_another_kind_are_parsed_apart(app, world, tmp_path):
+    """Cells are parsed once per distinct value, but a formula is not the text it spells and
+    1, 1.0 and TRUE are not one value: the remembered outcome is per (value, type, cell type)."""
+    path = build(app, tmp_path / "kinds.xlsx", rows_of(3))
+    wb = openpyxl.load_workbook(path)
+    ws = wb.worksheets[0]
+    header = {c.value: c.column for c in ws[FIRST - 1] if c.value}
+    title, pages = header["Title"], header["Pages"]
+    ws.cell(FIRST, title).value = "=1+1"             # a formula (openpyxl writes it as one)
+    ws.cell(FIRST + 1, title).value = "=1+1"
+    ws.cell(FIRST + 1, title).data_type = "s"        # the same characters as text
+    ws.cell(FIRST + 2, title).value = "=1+1"         # a formula again, after the text
+    wb.save(path)
+    result = run(app, path, world["officer_id"], dry_run=True)
+    assert [(e["row"], e["field"]) for e in result.errors] == [(FIRST, "title"), (FIRST + 2, "title")]
+
+    rows = rows_of(3)
+    rows[0]["pages"], rows[1]["pages"], rows[2]["pages"] = 1, 1.0, True
+    path = build(app, tmp_path / "numbers.xlsx", rows)
+    result = run(app, path, world["officer_id"], dry_run=True)
+    assert {(e["row"], e["field"]) for e in result.errors} == {(FIRST + 2, "pages")}  # TRUE is not a number
+    assert header["Pages"] == pages
+
+
+def test_the_import_runs_with_the_collector_paused_and_restores_it(app, world, tmp_path, monkeypatch):
+    import gc
+
+    from registry.core.memory import paused_gc
+    from registry.exports import imports
+
+    seen = []
+    real = imports._import_book
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "_import_book", spy)
+    assert gc.isenabled()
+    result = run(app, build(app, tmp_path / "gc.xlsx", rows_of(4)), world["officer_id"])
+    assert result.ok and result.created == 4
+    assert seen == [False] and gc.isenabled()
+
+    with pytest.raises(RuntimeError):            # restored after an error too
+        with paused_gc():
+            raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()                                 # a collector paused by the caller stays paused
+    try:
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
