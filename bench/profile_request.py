@@ -100,6 +100,30 @@ def main(argv=None):
         stmts[key] += 1
         durations[key] += time.perf_counter() - conn.info.get("t0", time.perf_counter())
 
+    # SQLite: how long each transaction held the write lock (BEGIN IMMEDIATE until its COMMIT returned);
+    # with one writer at a time, 1000 / (ms held) bounds the writes per second whatever the workers
+    held: list[float] = []
+
+    @sa.event.listens_for(engine, "begin")
+    def _began(conn):
+        conn.info["began_at"] = time.perf_counter()
+
+    real_commit = engine.dialect.do_commit
+    began_by_conn: dict[int, float] = {}
+
+    def _commit(dbapi_conn):
+        real_commit(dbapi_conn)
+        began = began_by_conn.pop(id(dbapi_conn), None)
+        if began is not None:
+            held.append(time.perf_counter() - began)
+
+    engine.dialect.do_commit = _commit
+
+    @sa.event.listens_for(engine, "commit")
+    def _committing(conn):
+        if conn.info.get("write_locked") and "began_at" in conn.info:
+            began_by_conn[id(conn.connection)] = conn.info["began_at"]
+
     state = {"n": 0}
 
     def one():
@@ -118,6 +142,7 @@ def main(argv=None):
     for _ in range(4):  # warm-up
         one()
     stmts.clear()
+    held.clear()
     durations.clear()
     count[0] = 0
     profiler = None
@@ -135,6 +160,12 @@ def main(argv=None):
         profiler.stop()
     print(f"{a.path}: {a.n} requests, statuses {dict(statuses)}; wall {1000 * wall / a.n:.2f} ms/req, "
           f"CPU {1000 * cpu / a.n:.2f} ms/req, {count[0] / a.n:.1f} statements/req")
+    if held and engine.dialect.name == "sqlite":
+        held_ms = sorted(1000 * h for h in held)
+        mid = held_ms[len(held_ms) // 2]
+        print(f"  write lock held per committed transaction: median {mid:.2f} ms, p90 "
+              f"{held_ms[int(len(held_ms) * 0.9)]:.2f} ms ({len(held_ms)} commits): at most {1000 / mid:.0f} "
+              f"such transactions per second with one writer at a time")
     for key, t in durations.most_common(a.show_sql):
         print(f"  {1000 * t / a.n:8.2f} ms/req  x{stmts[key] / a.n:5.1f}  {key}")
     if profiler:

@@ -1,7 +1,8 @@
 -- wrk script: GET a path for random items of a list file (bench/http_bench.py writes it).
 -- Env: BENCH_LIST  file with lines "<id> <code>"
 --      BENCH_PATH  path template with {id} / {code}, e.g. /s/{code}, /items/{id}/act, /api/v1/scan/{code}
---      BENCH_COOKIE (Cookie header) and/or BENCH_TOKEN (Authorization: Bearer ...)
+--      BENCH_COOKIE (Cookie header; replaced by a Set-Cookie answer, as a browser does) and/or
+--      BENCH_TOKEN (Authorization: Bearer ...)
 -- Prints "RESULT {...}" with req/s, latency percentiles, socket errors and answers by status class.
 local threads = {}
 local counter = 0
@@ -35,6 +36,13 @@ function request()
 end
 
 function response(status, hdrs, body)
+  -- as a browser does: a re-signed session cookie (the idle-timeout stamp moves at most once a
+  -- minute) replaces the old one; without this every request after the first minute re-signs it
+  local sc = hdrs["Set-Cookie"]
+  if sc and headers["Cookie"] then
+    local kv = sc:match("^([^;]+)")
+    if kv then headers["Cookie"] = kv end
+  end
   if status < 300 then s2 = s2 + 1 elseif status < 400 then s3 = s3 + 1
   elseif status < 500 then s4 = s4 + 1 else s5 = s5 + 1 end
 end
