@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import load_only
 
 from flask import url_for
 from werkzeug.routing import BuildError
@@ -67,7 +68,10 @@ class Resolution:
 # The common scan: the item's current code. assets.label_code holds exactly the current (never a
 # revoked) code of each item, so one indexed statement resolves it (issue 8: a scan was a label
 # lookup, then the asset by id); room and badge codes and revoked codes take the labels table.
-_ASSET_BY_CURRENT_CODE = sa.select(Asset).where(Asset.label_code == sa.bindparam("code"))
+# Only what the visibility rule reads is loaded (any other column would load on first use): fewer
+# columns to describe, convert and build into the object on every scan.
+_ASSET_BY_CURRENT_CODE = (sa.select(Asset).where(Asset.label_code == sa.bindparam("code"))
+                          .options(load_only(Asset.id, Asset.custodian_id, Asset.level, Asset.status)))
 
 
 def resolve_code(session, user, code: str, *, home_country: str = "CN") -> Resolution:

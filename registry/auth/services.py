@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pyotp
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import defer, lazyload
 
 from registry.auth.models import ApiToken, LoginThrottle, Role, SetupToken, User, UserSession, token_digest
 from registry.auth.passwords import check_password, hash_password, password_problems
@@ -285,6 +285,12 @@ def start_session(session, user: User, *, ip: str | None, user_agent: str | None
     return token
 
 
+# The credentials are not read on an ordinary request: they load on first use (sign-in, password and
+# two-factor pages), and stay out of memory otherwise.
+def _secrets_deferred():
+    return defer(User.password_hash), defer(User.totp_secret), defer(User.recovery_codes)
+
+
 # The per-request checks (issue 8): one statement each, built once (on first use: the mappers must be
 # complete), by the token's unique digest; every condition that ends a session (revoked, user disabled,
 # session version bumped by a password, role or TOTP change, absolute lifetime) is in its WHERE clause,
@@ -296,7 +302,7 @@ def _live_session_user():
             .where(UserSession.token_hash == sa.bindparam("digest"), UserSession.revoked_at.is_(None),
                    UserSession.user_version == User.session_version, User.active.is_(True),
                    UserSession.created_at >= sa.bindparam("not_before", type_=UserSession.created_at.type))
-            .options(lazyload(User.person)))
+            .options(lazyload(User.person), *_secrets_deferred()))
 
 
 @functools.cache
@@ -306,7 +312,7 @@ def _live_token_user():
                    sa.or_(ApiToken.expires_at.is_(None),
                           ApiToken.expires_at > sa.bindparam("now", type_=ApiToken.expires_at.type)),
                    User.active.is_(True))
-            .options(lazyload(User.person)))
+            .options(lazyload(User.person), *_secrets_deferred()))
 
 
 def load_session(session, token: str, *, absolute_minutes: int, now: datetime | None = None) -> User | None:

@@ -266,6 +266,34 @@ def test_scan_url_for_the_officer(app, as_role):
     assert len(events) == 1 and events[0].subject_id == aid and events[0].actor == officer.username
 
 
+def test_scan_url_for_staff_follows_the_visibility_rule(app, as_role):
+    """The scan loads only what the visibility rule reads (id, custodian, level, status); the rule
+    still decides: in scope and cleared, or custodian of an item above the clearance: the action
+    page; outside the scope: nothing there."""
+    pid = _person(app)   # core (secret clearance), department Lab 1
+    with app.app_context():
+        in_scope = h.asset(level="secret", scope_departments=["Lab 1"])
+        outside = h.asset(level="internal", scope_departments=["Lab 9"])
+        kept = h.asset(level="top_secret", custodian_id=pid)
+        db.session.commit()
+        items = {k: (a.id, a.label_code) for k, a in (("in", in_scope), ("out", outside), ("kept", kept))}
+    staff = as_role("staff", person_id=pid)
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda conn, cursor, statement, *a: seen.append(statement)  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        answers = {k: staff.get(f"/s/{code}") for k, (_id, code) in items.items()}
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    assert answers["in"].status_code == 302 and answers["in"].headers["Location"] == f"/items/{items['in'][0]}/act"
+    assert answers["kept"].status_code == 302
+    assert answers["out"].status_code == 404
+    by_code = [s for s in seen if "assets.label_code" in s and s.lstrip().startswith("SELECT")]
+    assert by_code and all("assets.title" not in s and "assets.level" in s for s in by_code), by_code
+
+
 # ------------------------------------------------------------------ labels
 
 def test_label_png_decodes_to_the_scan_url(app, api, tmp_path):

@@ -44,6 +44,21 @@ def test_a_signed_in_request_costs_one_identity_statement(app, as_role):
     assert "persons" not in identity[0]  # the person is loaded only by the rules that need it
 
 
+def test_the_identity_statements_leave_the_credentials_unread(app, as_role, api):
+    """Neither the session's nor the token's statement selects the password hash, the TOTP secret or
+    the recovery codes; they load when a page needs them (tests/auth: the password change still checks
+    the old password, TOTP sign-in its secret)."""
+    c = as_role("officer")
+    for client in (c, api("officer")):
+        path = "/healthz" if client is c else "/api/v1/people"
+        _resp, stmts = _statements(app, lambda: client.get(path))
+        identity = [s for s in stmts if "user_sessions" in s or "api_tokens" in s]
+        assert len(identity) == 1
+        assert "users.username" in identity[0]
+        for column in ("password_hash", "totp_secret", "recovery_codes"):
+            assert column not in identity[0], identity[0]
+
+
 def test_bearer_request_costs_one_identity_statement(app, api):
     officer = api("officer")
     resp, stmts = _statements(app, lambda: officer.get("/api/v1/people"))
