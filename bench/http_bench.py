@@ -259,6 +259,10 @@ def check_invariants(run_url: str, head_before: tuple[int, str]) -> dict:
                 prev = ev.hash
             out["audit_new_events"] = n
             out["audit_tail_ok"] = bad is None
+        # what the refusals of the run were (a 409 is a rule refusing, recorded as a security event)
+        t0 = c.execute(sa.text("SELECT min(at) FROM audit_events WHERE seq > :s"), {"s": head_before[0]}).scalar()
+        out["refusals"] = {} if t0 is None else {f"{kind}/{reason}": n for kind, reason, n in c.execute(sa.text(
+            "SELECT kind, reason, count(*) FROM security_events WHERE at >= :t GROUP BY kind, reason"), {"t": t0})}
     e.dispose()
     return out
 
@@ -386,6 +390,12 @@ def report(a, suite, configs, results, dbname):
             extra = (f"double open {sum(r['double_open'] for r in rs)}, status mismatch "
                      f"{sum(r['status_mismatch'] for r in rs)}, audit tail ok {all(r['audit_tail_ok'] for r in rs)} "
                      f"(+{sum(r['audit_new_events'] for r in rs)} events)")
+            refusals: dict = {}
+            for r in rs:
+                for key, n in (r.get("refusals") or {}).items():
+                    refusals[key] = refusals.get(key, 0) + n
+            if refusals:
+                extra += "; refusals recorded: " + ", ".join(f"{k} {n}" for k, n in sorted(refusals.items()))
         rows.append([name, fmt_range([r["rps"] for r in rs]), "1.00" if kind == "base" else fmt_range(ratios, ".2f"),
                      f"{med([r['p50_ms'] for r in rs]):.1f}", fmt_range([r["p99_ms"] for r in rs], ".1f"),
                      f"{errs} (5xx {sum(r['s5xx'] for r in rs)}, 409 {sum(r['s409'] for r in rs)}, "
