@@ -52,9 +52,6 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     if uri.startswith(("postgres://", "postgresql://")):
         uri = "postgresql+psycopg://" + uri.split("://", 1)[1]
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
-    if uri.startswith("postgresql"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     app.config["SECRET_KEY"] = resolve_secret_key(app)
     if app.config.get("HTTPS"):
         app.config["SESSION_COOKIE_SECURE"] = True

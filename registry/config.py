@@ -4,6 +4,8 @@
 SQLALCHEMY_DATABASE_URI = "sqlite:///registry.sqlite"
 SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 SQLITE_BUSY_TIMEOUT_MS = 15000
+# PostgreSQL: a pooled connection idle for longer than this is pinged before use (0: before every use).
+DB_PING_IDLE_SECONDS = 10
 
 # Sessions (SPEC §5a). Idle and absolute timeouts in minutes.
 SESSION_IDLE_MINUTES = 30

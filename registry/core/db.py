@@ -9,6 +9,7 @@ with BEGIN IMMEDIATE (SPEC §9): the write lock is taken before the first read. 
 from __future__ import annotations
 
 import contextvars
+import time
 
 import sqlalchemy as sa
 from flask import has_request_context, request
@@ -32,6 +33,7 @@ def wants_write() -> bool:
 def setup_engine(engine: sa.Engine, app) -> None:
     """Install per-connection settings for our engine (not the global Engine class)."""
     if engine.dialect.name != "sqlite":
+        _ping_idle_connections(engine, float(app.config.get("DB_PING_IDLE_SECONDS", 10)))
         return
     busy = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
@@ -50,6 +52,33 @@ def setup_engine(engine: sa.Engine, app) -> None:
         immediate = wants_write()
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
         conn.info["write_locked"] = immediate
+
+
+def _ping_idle_connections(engine: sa.Engine, idle_seconds: float) -> None:
+    """A pooled connection that has been idle for more than `idle_seconds` is pinged before a request
+    uses it; a dead one (the server restarted, a firewall dropped it) is replaced, so the request does
+    not fail. SQLAlchemy's documented pessimistic check (`DisconnectionError` from the pool's checkout
+    event: the pool discards the connection and takes another), except that a connection back in the
+    pool for less than `idle_seconds` is used without the extra round trip: under load that ping was
+    ~5 % of a scan on PostgreSQL (issue 8). 0 pings at every checkout, as `pool_pre_ping` does."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since <= idle_seconds:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def begin_write(session) -> None:
