@@ -72,11 +72,7 @@ def _ping_idle_connections(engine: sa.Engine, idle_seconds: float) -> None:
         if since is not None and time.monotonic() - since <= idle_seconds:
             return
         try:
-            cursor = dbapi_conn.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            engine.dialect.do_ping(dbapi_conn)  # the dialect's own ping (psycopg: in autocommit, no transaction left open)
         except engine.dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DisconnectionError(str(exc)) from exc
 

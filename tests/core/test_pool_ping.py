@@ -50,3 +50,15 @@ def test_a_connection_used_moments_ago_is_not_pinged(app):
             db.session.scalar(sa.text("SELECT 1"))
         db.session.remove()
     assert _backend_pid(app) != first              # ... and the pool reconnects for the next use
+
+
+@pytest.mark.parametrize("app_config", [0], indirect=True)
+def test_the_ping_leaves_no_transaction_open(app):
+    """A pinged connection can still take its isolation level (begin_read: REPEATABLE READ for exports);
+    a ping that left a transaction open made psycopg refuse it."""
+    from registry.core.db import begin_read
+
+    with app.app_context():
+        begin_read(db.session)
+        assert db.session.scalar(sa.text("SHOW transaction_isolation")) == "repeatable read"
+        db.session.remove()
