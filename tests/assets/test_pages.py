@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from registry.extensions import db
 from tests.assets import helpers as h
 from tests.assets.conftest import security_events
+from tests.auth.test_request_setup import _statements
 
 EN = {"Accept-Language": "en"}
 
@@ -278,15 +279,7 @@ def test_scan_url_for_staff_follows_the_visibility_rule(app, as_role):
         db.session.commit()
         items = {k: (a.id, a.label_code) for k, a in (("in", in_scope), ("out", outside), ("kept", kept))}
     staff = as_role("staff", person_id=pid)
-    seen = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda conn, cursor, statement, *a: seen.append(statement)  # noqa: E731
-    sa.event.listen(engine, "before_cursor_execute", listener)
-    try:
-        answers = {k: staff.get(f"/s/{code}") for k, (_id, code) in items.items()}
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listener)
+    answers, seen = _statements(app, lambda: {k: staff.get(f"/s/{code}") for k, (_id, code) in items.items()})
     assert answers["in"].status_code == 302 and answers["in"].headers["Location"] == f"/items/{items['in'][0]}/act"
     assert answers["kept"].status_code == 302
     assert answers["out"].status_code == 404
