@@ -49,8 +49,21 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+class JSONDocument(str):
+    """A value already serialised as canonical JSON (`canonical_json`); JSONText stores it as it is."""
+
+    __slots__ = ()
+
+
+def canonical_json(value) -> str:
+    """Canonical JSON text: sorted keys, no whitespace, UTF-8 (not escaped). The audit chain hashes
+    this form; JSONText stores it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
 class JSONText(TypeDecorator):
-    """JSON kept as canonical text (sorted keys, UTF-8) on every database."""
+    """JSON kept as canonical text (`canonical_json`) on every database. A `JSONDocument` (text
+    serialised before, e.g. by the audit chain for its hash) is stored without a second dump."""
 
     impl = sa.Text
     cache_ok = True
@@ -58,7 +71,9 @@ class JSONText(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)
+        if type(value) is JSONDocument:
+            return str(value)
+        return canonical_json(value)
 
     def process_result_value(self, value, dialect):
         if value is None:

@@ -143,3 +143,50 @@ def test_every_change_in_same_transaction(ctx):
                                         "status": "active"}, actor=None)
     db.session.rollback()
     assert audit.head(db.session) == before
+
+
+def test_record_many_appends_what_record_would(ctx):
+    """record_many builds each payload from pieces (the data serialised once, for the hash and the
+    column): the chain must be byte for byte what record() appends for the same events."""
+    from datetime import date, datetime, timezone
+
+    from registry.core.models import Level
+
+    at = datetime(2026, 11, 27, 8, 30, 15, 123456, tzinfo=timezone.utc)
+    events = [
+        {"action": "asset.create", "entity_type": "assets", "entity_id": 7,
+         "data": {"after": {"title": 'He said "引号" \\ and \u2028 \x01', "level": Level.SECRET,
+                            "on": date(2026, 1, 2), "scope": {"departments": ["一室", "b"], "person_ids": [3, 1]},
+                            "n": 1.5, "flag": True, "none": None}}},
+        {"action": "x.no_data", "entity_type": None, "entity_id": None},
+        {"action": "x.empty", "entity_type": "things", "entity_id": 0, "data": {}},
+        {"action": "x.tuple", "entity_type": "things", "entity_id": 2, "data": {"ids": (1, 2), "z": {"b": 1, "a": 2}}},
+    ]
+    audit.record(db.session, actor=None, action="seed", data={"i": 0})
+    db.session.commit()
+    audit.record_many(db.session, actor=None, events=events, at=at)
+    bulk = [(r.seq, r.hash, r.data) for r in db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.seq > 1).order_by(AuditEvent.seq))]
+    stored = db.session.execute(sa.text("SELECT data FROM audit_events WHERE seq = 2")).scalar()
+    db.session.rollback()
+    one_by_one = []
+    for ev in events:
+        e = audit.record(db.session, actor=None, action=ev["action"], entity_type=ev["entity_type"],
+                         entity_id=ev["entity_id"], data=ev.get("data"), at=at)
+        one_by_one.append((e.seq, e.hash, e.data))
+    db.session.commit()
+    assert len(bulk) == 4 and [b[:2] for b in bulk] == [o[:2] for o in one_by_one]
+    assert bulk[0][2]["after"]["level"] == "secret" and bulk[0][2]["after"]["on"] == "2026-01-02"
+    assert bulk[1][2] is None and bulk[3][2] == {"ids": [1, 2], "z": {"a": 2, "b": 1}}
+    # stored once, in the canonical form the hash covers
+    assert stored.startswith('{"after":{"flag":true,"level":"secret","n":1.5,"none":null,"on":"2026-01-02"')
+    assert audit.verify(db.session).ok
+
+
+def test_json_text_is_canonical_and_keeps_a_serialised_document(ctx):
+    from registry.core.models import JSONDocument, JSONText
+
+    t = JSONText()
+    assert t.process_bind_param({"b": [1, "é"], "a": None}, db.engine.dialect) == '{"a":null,"b":[1,"é"]}'
+    assert t.process_bind_param(JSONDocument('{"x":1}'), db.engine.dialect) == '{"x":1}'
+    assert t.process_bind_param("plain text", db.engine.dialect) == '"plain text"'

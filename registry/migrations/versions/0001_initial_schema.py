@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 646b44b4e6ad
+Revision ID: d6f8d16937e7
 Revises: 
-Create Date: 2026-11-27 12:15:53.256628
+Create Date: 2026-11-28 00:01:53.809262
 
 """
 from alembic import op
@@ -34,8 +34,7 @@ def upgrade():
     sa.Column('via', sa.String(length=8), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_events')),
-    sa.UniqueConstraint('hash', name=op.f('uq_audit_events_hash'))
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_events'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_action'), ['action'], unique=False)
