@@ -22,6 +22,7 @@ from registry.assets.models import (SUBTYPES_BY_KIND, Asset, AssetKind, AssetSco
                                     EquipmentInspection, InspectionResult, Network, RegistryCounter, ReturnCondition,
                                     Subtype)
 from registry.core import audit
+from registry.core.db import insert_rows
 from registry.core.errors import Forbidden, NotFound, RuleViolation, ValidationFailed, violation
 from registry.core.labels import Label, find_label, issue_label, new_code
 from registry.core.models import DEFAULT_SECRECY_YEARS, JSONDocument, Level, canonical_json, utcnow
@@ -379,7 +380,7 @@ class AssetBatch:
                     values[key] = value
             values["label_code"] = new_code()
             rows.append({k: values.get(k) for k in keys})
-        session.execute(table.insert(), rows)  # executemany, no RETURNING: numbers are unique, ids by number
+        insert_rows(session, table, rows)  # no RETURNING: numbers are unique, ids by number
         by_number: dict[str, int] = {}
         numbers = [values["registry_no"] for values, _d, _p in items]
         for i in range(0, len(numbers), 500):
@@ -399,8 +400,8 @@ class AssetBatch:
                            "data": JSONDocument(canonical_json({"after": values_snapshot(values, departments,
                                                                                           person_ids)}))})
         if scopes:
-            session.execute(AssetScope.__table__.insert(), scopes)
-        session.execute(Label.__table__.insert(), labels)
+            insert_rows(session, AssetScope.__table__, scopes)
+        insert_rows(session, Label.__table__, labels)
         audit.record_many(session, actor=self.actor, events=events)
         self.items = []
         return list(ids)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.core import context
-from registry.core.db import lock_audit_chain
+from registry.core.db import insert_rows, lock_audit_chain
 from registry.core.models import Base, JSONDocument, JSONText, UTCDateTime, canonical_json, utcnow
 
 GENESIS = "0" * 64
@@ -170,7 +170,7 @@ def record_many(session, *, actor, events: list[dict], at: datetime | None = Non
                      "entity_type": entity_type, "entity_id": entity_id, "data": data,
                      "ip": ip, "via": via, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(AuditEvent.__table__.insert(), rows)
+    insert_rows(session, AuditEvent.__table__, rows)
     return seq, prev
 
 

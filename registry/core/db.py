@@ -135,3 +135,40 @@ def lock_audit_chain(session) -> None:
 def reset_write_intent() -> None:
     """Forget a forced write intent at the end of a request (threads serve many requests)."""
     _force_write.set(None)
+
+
+def insert_rows(session, table: sa.Table, rows: list[dict]) -> None:
+    """Insert many rows into `table` in the session's transaction. Every row has the same keys
+    (columns of the table); values are what the ORM would bind (its column types convert them).
+
+    On PostgreSQL the rows go in with COPY: one executor run for all of them instead of one per row
+    (psycopg's pipelined executemany) — for 10,000 items of an import the server's time fell from
+    ~1.3 s to ~0.5 s (docs/PERFORMANCE.md, fifth pass). The column types' bind processors are
+    applied as SQLAlchemy applies them to parameters, so the stored values are the same
+    (tests/assets/test_batch.py compares a bulk write with the ORM's, on both databases).
+    Elsewhere: one executemany."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(table.insert(), rows)
+        return
+    keys = list(rows[0])
+    columns = [table.c[k] for k in keys]
+    defaulted = [c.key for c in table.columns if c.key not in rows[0] and c.default is not None]
+    if defaulted:  # an INSERT would fill these in from Python; COPY would not
+        raise ValueError(f"insert_rows into {table.name}: no value for {', '.join(defaulted)}")
+    processors = [(i, p) for i, p in enumerate(c.type._cached_bind_processor(dialect) for c in columns) if p]
+    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+    target = dialect.identifier_preparer.format_table(table)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                values = [row[k] for k in keys]  # KeyError for a row without a key: no silent NULL
+                for i, process in processors:
+                    values[i] = process(values[i])
+                copy.write_row(values)
+    finally:
+        cursor.close()
