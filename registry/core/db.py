@@ -34,6 +34,7 @@ def setup_engine(engine: sa.Engine, app) -> None:
     """Install per-connection settings for our engine (not the global Engine class)."""
     if engine.dialect.name != "sqlite":
         _ping_idle_connections(engine, float(app.config.get("DB_PING_IDLE_SECONDS", 10)))
+        _refuse_writes_without_transaction(engine)
         return
     busy = int(app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
@@ -77,17 +78,60 @@ def _ping_idle_connections(engine: sa.Engine, idle_seconds: float) -> None:
             raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
+AUTOCOMMIT = "AUTOCOMMIT"
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "MERGE")
+
+
+def _without_transaction(connection: sa.Connection) -> bool:
+    return connection.get_execution_options().get("isolation_level") == AUTOCOMMIT
+
+
+def _refuse_writes_without_transaction(engine: sa.Engine) -> None:
+    """A read request's statements on PostgreSQL run without a transaction (`begin_request`); a write
+    among them would commit on its own, statement by statement. Refused loudly instead, as SQLite
+    refuses an audit append outside BEGIN IMMEDIATE: a route that writes calls `begin_write()` first."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _check(connection, _cursor, statement, _parameters, _context, _executemany):
+        if _without_transaction(connection) and (
+                statement.lstrip()[:6].upper() in _WRITE_VERBS or "pg_advisory_xact_lock" in statement
+                or " FOR UPDATE" in statement):
+            raise RuntimeError("a write in a read request without begin_write(): " + statement[:60])
+
+
+def begin_request(session) -> None:
+    """At the start of a request. On PostgreSQL a read request (GET, HEAD, OPTIONS) runs its
+    statements without a transaction (autocommit): under READ COMMITTED each statement reads its own
+    snapshot either way, so nothing a page sees changes, and a scan saves the BEGIN and ROLLBACK
+    round trips (2 of its 4; docs/PERFORMANCE.md, fifth pass). A route that writes during a read
+    request calls `begin_write()`, which ends that mode; a write without it is refused
+    (`_refuse_writes_without_transaction`). SQLite: nothing to do (its `begin` event decides)."""
+    if wants_write():
+        return
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": AUTOCOMMIT})
+
+
 def begin_write(session) -> None:
     """Make sure the session's current transaction may write (used by GET routes that record).
 
     On SQLite a read transaction cannot safely be upgraded, so a read-only transaction in
     progress is ended (it has no changes) and the next one starts with BEGIN IMMEDIATE.
+    On PostgreSQL a read request's connection without a transaction (`begin_request`) is given
+    back the same way; the next statement starts a transaction.
     """
     _force_write.set(True)
     if not hasattr(session, "in_transaction"):  # a scoped_session: use the real one
         session = session()
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
+        if session.in_transaction() and _without_transaction(session.connection()):
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("begin_write() after unflushed changes in a read request")
+            session.rollback()
         return
     if session.in_transaction():
         conn = session.connection()
@@ -154,6 +198,8 @@ def insert_rows(session, table: sa.Table, rows: list[dict]) -> None:
     if dialect.name != "postgresql":
         connection.execute(table.insert(), rows)
         return
+    if _without_transaction(connection):  # COPY bypasses the statement check
+        raise RuntimeError(f"insert_rows into {table.name} in a read request without begin_write()")
     keys = list(rows[0])
     columns = [table.c[k] for k in keys]
     defaulted = [c.key for c in table.columns if c.key not in rows[0] and c.default is not None]

@@ -16,7 +16,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from registry.core import context
 from registry.core.auth import Unauthenticated, bearer_token, is_api_request
-from registry.core.db import reset_write_intent
+from registry.core.db import begin_request, reset_write_intent
 from registry.core.errors import DomainError, Forbidden, RuleViolation
 from registry.extensions import csrf, db
 
@@ -47,6 +47,9 @@ def json_error(status: int, code: str, message, details=None):
 def init_request():
     """Runs before every request: who is asking, through which channel, and CSRF."""
     g.request_id = uuid.uuid4().hex[:12]
+    reset_write_intent()  # a request starts with none forced (a CLI command or a test may have left one)
+    if request.endpoint != "static":
+        begin_request(db.session)  # PostgreSQL: a read request's statements without BEGIN/ROLLBACK
     context.set_request_facts(request.remote_addr, "api" if is_api_request() else "web")
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
