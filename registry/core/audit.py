@@ -74,10 +74,7 @@ def canonical_bytes(**fields) -> bytes:
 
 def _canonical_plain(fields: dict) -> bytes:
     """canonical_bytes of fields that are plain already (JSON types only, as `_plain` returns them)."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json(fields).encode()
 
 
 def _encode_value(value) -> str:
@@ -89,7 +86,7 @@ def _encode_value(value) -> str:
         return int.__repr__(value)
     if value is None:
         return "null"
-    return _ENCODER.encode(value)
+    return canonical_json(value)
 
 
 _ENCODE_STR = json.encoder.encode_basestring  # the C encoder's own string form when ensure_ascii=False
@@ -136,7 +133,7 @@ def record(session, *, actor, action: str, entity=None, entity_type: str | None 
 def record_many(session, *, actor, events: list[dict], at: datetime | None = None) -> tuple[int, str]:
     """Append many events of one actor in the caller's transaction, in order: what `record()`
     called once per event would append (same serialisation lock, head, canonical bytes and hash),
-    inserted in one executemany. Each event is a dict with `action` and optionally `entity_type`,
+    inserted together (`core.db.insert_rows`). Each event is a dict with `action` and optionally `entity_type`,
     `entity_id` (ids, not instances) and `data`: a dict, or a JSONDocument made by
     `canonical_json` of plain values (str keys; what `_plain` returns), serialised by the caller.
     Flushes pending changes first, never commits. Returns the new head (seq, hash).

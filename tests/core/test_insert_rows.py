@@ -64,4 +64,14 @@ def test_every_row_needs_every_key_and_python_defaults_are_not_skipped(ctx):
 
 
 def test_nothing_to_insert(ctx):
-    insert_rows(db.session, TABLE, [])
+    """No rows: no statement at all (not even an INSERT with an empty parameter list)."""
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    db.session.connection()  # the session's own set-up statements happen before counting
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        insert_rows(db.session, TABLE, [])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    assert statements == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TABLE)) == 0
